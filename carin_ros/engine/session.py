@@ -12,6 +12,11 @@ class ProcessorUnavailable(RuntimeError):
     """The processor's execution provider is not installed or failed to initialise."""
 
 
+# The cores the process could use at start (before any thread pinned itself).
+PROCESS_CORES: frozenset[int] = frozenset(
+    os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else range(os.cpu_count() or 1))
+
+
 def pin_current_thread(processor: Processor) -> None:
     """Pin the calling thread to the processor's cores (Linux; no-op when not pinned).
 
@@ -20,6 +25,20 @@ def pin_current_thread(processor: Processor) -> None:
     """
     if processor.is_cpu and processor.cores and hasattr(os, 'sched_setaffinity'):
         os.sched_setaffinity(0, set(processor.cores))
+
+
+def unpin_current_thread() -> None:
+    """Let the calling thread run on every core the process had at start (Linux; else no-op)."""
+    if hasattr(os, 'sched_setaffinity'):
+        os.sched_setaffinity(0, set(PROCESS_CORES))
+
+
+def repin_current_thread(processor: Processor) -> None:
+    """Pin to the processor's cores, or unpin when it has none (accelerators, ``cpu``)."""
+    if processor.is_cpu and processor.cores:
+        pin_current_thread(processor)
+    else:
+        unpin_current_thread()
 
 
 def session_options(processor: Processor) -> ort.SessionOptions:
@@ -42,17 +61,19 @@ def session_options(processor: Processor) -> ort.SessionOptions:
 
 
 def provider_spec(processor: Processor) -> list:
-    """The ``providers`` argument of InferenceSession for this processor (CPU as fallback)."""
+    """The ``providers`` argument of InferenceSession for this processor (CPU as fallback).
+
+    Accelerator options (CUDA arena, TensorRT fp16/int8 and engine cache, ...) come from
+    :func:`carin_ros.engine.processors.provider_chain`.
+    """
     if processor.is_cpu:
         return ['CPUExecutionProvider']
     if processor.provider not in ort.get_available_providers():
         raise ProcessorUnavailable(
             f'processor {processor.name}: {processor.provider} is not in this onnxruntime build '
             f'(available: {", ".join(ort.get_available_providers())})')
-    options = dict(processor.options)
-    if processor.device_id is not None:
-        options.setdefault('device_id', str(processor.device_id))
-    return [(processor.provider, options), 'CPUExecutionProvider']
+    from carin_ros.engine.processors import provider_chain
+    return provider_chain(processor)
 
 
 def make_session(model_path: str | os.PathLike, processor: Processor) -> ort.InferenceSession:
@@ -61,9 +82,16 @@ def make_session(model_path: str | os.PathLike, processor: Processor) -> ort.Inf
     if not os.path.isfile(path):
         raise FileNotFoundError(f'model file not found: {path}')
     try:
-        return ort.InferenceSession(path, sess_options=session_options(processor),
-                                    providers=provider_spec(processor))
+        session = ort.InferenceSession(path, sess_options=session_options(processor),
+                                       providers=provider_spec(processor))
     except ProcessorUnavailable:
         raise
     except Exception as exc:  # onnxruntime raises its own exception types
         raise RuntimeError(f'cannot load {path} on {processor.name}: {exc}') from exc
+    if processor.provider not in session.get_providers():
+        # ORT silently falls back to the CPU when an accelerator fails to initialise (missing
+        # CUDA/cuDNN libraries): the design would run somewhere its profile does not describe.
+        raise ProcessorUnavailable(
+            f'processor {processor.name}: {processor.provider} failed to initialise for {path} '
+            f'(session got {session.get_providers()})')
+    return session
