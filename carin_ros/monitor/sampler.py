@@ -1,11 +1,13 @@
 """Samples the device (psutil, /proc, NVML) and splits per-core load into own and external.
 
 Method for the own/external split (Linux): carin_ros processes are those whose environment
-holds ``CARIN_ROLE`` (every node and the demo set it; any process can be named explicitly with
-``own_pids``). At each sample the CPU time (utime + stime, from ``/proc/<pid>/task/<tid>/stat``)
-of every thread of those processes is differenced against the previous sample and credited to
-the core the thread last ran on (field ``processor`` of the same file). The per-core total comes
-from ``psutil.cpu_times(percpu=True)``; external = total - own, floored at 0.
+holds ``CARIN_ROLE`` (the demo, the launch file and the test harness set it) or whose command
+line runs a carin_ros node (``-m carin_ros.nodes.x`` or ``<prefix>/lib/carin_ros/x``); any
+process can be named explicitly with ``own_pids``. At each sample the CPU time (utime + stime,
+from ``/proc/<pid>/task/<tid>/stat``) of every thread of those processes is differenced
+against the previous sample and credited to the core the thread last ran on (field
+``processor`` of the same file). The per-core total comes from
+``psutil.cpu_times(percpu=True)``; external = total - own, floored at 0.
 
 This is exact for threads pinned to one core (the inference worker threads are pinned to their
 processor's cores) and approximate for unpinned threads that migrated during the window; threads
@@ -52,6 +54,11 @@ def _read_thread_stat(path: str) -> _ThreadTime | None:
         return None
 
 
+# Command-line fragments that mark a carin_ros node started without CARIN_ROLE (``ros2 run``
+# runs ``<prefix>/lib/carin_ros/<node>``; the harness and demo run ``-m carin_ros.nodes.<node>``).
+CMDLINE_MARKERS = ('carin_ros.nodes.', '/lib/carin_ros/')
+
+
 def process_role(pid: int) -> str | None:
     """The ``CARIN_ROLE`` value in a process's environment, or None (absent or unreadable)."""
     try:
@@ -64,6 +71,15 @@ def process_role(pid: int) -> str | None:
         if item.startswith(prefix):
             return item[len(prefix):].decode(errors='replace')
     return None
+
+
+def _cmdline_marked(pid: int) -> bool:
+    try:
+        with open(os.path.join(_PROC, str(pid), 'cmdline'), 'rb') as f:
+            argv = f.read().decode(errors='replace').split('\0')
+    except OSError:
+        return False
+    return any(m in arg for arg in argv[:3] for m in CMDLINE_MARKERS)
 
 
 class GpuProbe:
@@ -147,7 +163,7 @@ class DeviceSampler:
             key = (proc.info['pid'], proc.info['create_time'] or 0.0)
             marked = self._roles.get(key)
             if marked is None:
-                marked = process_role(key[0]) is not None
+                marked = process_role(key[0]) is not None or _cmdline_marked(key[0])
             alive[key] = marked
             if marked:
                 pids.add(key[0])

@@ -1,0 +1,98 @@
+"""Shared node plumbing: QoS profiles, the spin-and-shutdown main, parameter descriptors."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# Camera frames: best effort, newest few (the ROS sensor-data profile).
+SENSOR_QOS: QoSProfile = qos_profile_sensor_data
+# Results, diagnostics, switch log: reliable, a short history.
+RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+# State a late joiner must see (active designs, SLO status, label info): latched.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+DIAGNOSTICS_TOPIC = '/diagnostics'
+
+
+def float_param(description: str, low: float, high: float, step: float = 0.0,
+                read_only: bool = False) -> ParameterDescriptor:
+    """A descriptor whose range rclpy itself enforces (rejecting with a reason)."""
+    return ParameterDescriptor(description=description, read_only=read_only,
+                               floating_point_range=[FloatingPointRange(
+                                   from_value=float(low), to_value=float(high), step=step)])
+
+
+def int_param(description: str, low: int, high: int, read_only: bool = False
+              ) -> ParameterDescriptor:
+    return ParameterDescriptor(description=description, read_only=read_only,
+                               integer_range=[IntegerRange(from_value=low, to_value=high, step=1)])
+
+
+def text_param(description: str, read_only: bool = False) -> ParameterDescriptor:
+    return ParameterDescriptor(description=description, read_only=read_only)
+
+
+class RateLimitedLog:
+    """Logs a repeated problem at most once per ``period_s`` with the count since last time."""
+
+    def __init__(self, node: Node, period_s: float = 5.0) -> None:
+        self._node = node
+        self._period = period_s
+        self._last: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
+
+    def warn(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        self._pending[key] = self._pending.get(key, 0) + 1
+        if now - self._last.get(key, -1e9) >= self._period:
+            n = self._pending.pop(key)
+            more = f' ({n - 1} more since last report)' if n > 1 else ''
+            self._node.get_logger().warning(f'{message}{more}')
+            self._last[key] = now
+
+
+def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
+        threads: int = 2) -> int:
+    """``rclpy.init``, spin ``make_node()`` until shutdown or Ctrl-C, then clean up."""
+    rclpy.init(args=list(args) if args is not None else sys.argv)
+    node = None
+    executor: Executor = (SingleThreadedExecutor() if threads <= 1
+                          else MultiThreadedExecutor(num_threads=threads))
+    try:
+        node = make_node()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        close = getattr(node, 'close', None)
+        if callable(close):
+            close()
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0

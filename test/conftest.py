@@ -1,0 +1,41 @@
+"""Fixtures for the ROS tests: an isolated domain per session, the probe node, node graphs."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from ros_harness import Graph, Probe, ros_env, session_domain_id
+
+DOMAIN_ID = session_domain_id()
+
+
+@pytest.fixture(scope='session')
+def ros_probe() -> Iterator[Probe]:
+    """rclpy in the test process, on this session's own domain, localhost only."""
+    os.environ.update(ros_env(DOMAIN_ID))
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('carin_test_probe', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        yield Probe(node, executor)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def graph(ros_probe: Probe, tmp_path) -> Iterator[Graph]:
+    """Node processes for one test, all killed at teardown (pass or fail)."""
+    g = Graph(domain_id=DOMAIN_ID, workdir=str(tmp_path))
+    ros_probe.graph = g
+    try:
+        yield g
+    finally:
+        ros_probe.graph = None
+        g.close()

@@ -1,0 +1,181 @@
+"""Test harness: carin_ros nodes in separate processes, the test process as an rclpy node.
+
+Every test session gets its own ``ROS_DOMAIN_ID`` (from the pid, 1..100) and keeps discovery
+on localhost; nodes run as ``python -m carin_ros.nodes.<module> --ros-args ...`` with a
+parameters file, their output goes to a log file shown when a wait fails, and every process is
+killed at teardown even when the test failed. Time bounds are generous for a loaded 2-core box.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def session_domain_id() -> int:
+    """A domain for this test session: 1..100 (valid with the default port mapping; not 0)."""
+    return os.getpid() % 100 + 1
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    """The environment variables every process of a test graph shares."""
+    return {'ROS_DOMAIN_ID': str(domain_id), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+            'FASTDDS_DEFAULT_PROFILES_FILE': os.path.join(ROOT, 'config', 'fastdds.xml'),
+            'PYTHONUNBUFFERED': '1', 'RCUTILS_COLORIZED_OUTPUT': '0'}
+
+
+@dataclass
+class NodeProcess:
+    """One node running in its own process."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: str
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, encoding='utf-8', errors='replace') as f:
+                return ''.join(f.readlines()[-lines:])
+        except OSError:
+            return '<no log>'
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        """SIGINT (clean shutdown), then SIGKILL after ``grace_s``; returns the exit code."""
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGINT)
+                self.popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
+
+
+@dataclass
+class Graph:
+    """Node processes of one test; :meth:`close` kills them all (call it in a finally)."""
+
+    domain_id: int
+    workdir: str
+    procs: list[NodeProcess] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, module: str, name: str | None = None,
+              params: Mapping[str, Any] | None = None,
+              remap: Mapping[str, str] | None = None) -> NodeProcess:
+        name = name or module
+        param_file = os.path.join(self.workdir, f'{name}.params.yaml')
+        with open(param_file, 'w', encoding='utf-8') as f:
+            yaml.safe_dump({'/**': {'ros__parameters': dict(params or {})}}, f)
+        cmd = [sys.executable, '-m', f'carin_ros.nodes.{module}', '--ros-args',
+               '-r', f'__node:={name}', '--params-file', param_file]
+        for src, dst in (remap or {}).items():
+            cmd += ['-r', f'{src}:={dst}']
+        env = {**os.environ, **ros_env(self.domain_id), 'CARIN_ROLE': name, **self.extra_env}
+        log_path = os.path.join(self.workdir, f'{name}.log')
+        log = open(log_path, 'w', encoding='utf-8')  # noqa: SIM115 (closed by the child)
+        popen = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+        log.close()
+        proc = NodeProcess(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return '\n'.join(f'--- {p.name} (exit {p.popen.poll()}) ---\n{p.log_tail()}'
+                         for p in self.procs)
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.alive:
+                p.popen.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 5.0
+        for p in self.procs:
+            try:
+                p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.popen.kill()
+                p.popen.wait(timeout=10)
+
+
+class Probe:
+    """The test process's own rclpy node: subscribe, set parameters, call services, wait."""
+
+    def __init__(self, node, executor) -> None:
+        self.node = node
+        self.executor = executor
+        self.graph: Graph | None = None
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Spin until ``predicate()`` holds; fail with the node logs after ``timeout``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            self.executor.spin_once(timeout_sec=0.05)
+            if self.graph is not None:
+                dead = [p for p in self.graph.procs if not p.alive]
+                if dead:
+                    raise AssertionError(f'while waiting for {what}: {dead[0].name} exited\n'
+                                         f'{self.graph.logs()}')
+        if predicate():
+            return
+        logs = self.graph.logs() if self.graph is not None else ''
+        raise AssertionError(f'timed out after {timeout:g} s waiting for {what}\n{logs}')
+
+    def collect(self, msg_type, topic: str, qos) -> list:
+        """Subscribe; received messages (with their receive time) accumulate in the list."""
+        box: list = []
+        self.node.create_subscription(msg_type, topic,
+                                      lambda m: box.append((time.monotonic(), m)), qos)
+        return box
+
+    def future(self, fut, timeout: float, what: str):
+        self.wait_for(fut.done, timeout, what)
+        return fut.result()
+
+    def set_parameters(self, node_name: str, values: Mapping[str, Any], timeout: float = 20.0):
+        """Set parameters on another node; returns the list of SetParametersResult."""
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+        client = AsyncParameterClient(self.node, node_name)
+        self.wait_for(lambda: client.services_are_ready(), timeout,
+                      f'parameter services of {node_name}')
+        params = [Parameter(k, value=v) for k, v in values.items()]
+        resp = self.future(client.set_parameters(params), timeout, f'set {list(values)}')
+        return list(resp.results)
+
+    def get_parameters(self, node_name: str, names: list[str], timeout: float = 20.0) -> list:
+        from rclpy.parameter import parameter_value_to_python
+        from rclpy.parameter_client import AsyncParameterClient
+        client = AsyncParameterClient(self.node, node_name)
+        self.wait_for(lambda: client.services_are_ready(), timeout,
+                      f'parameter services of {node_name}')
+        resp = self.future(client.get_parameters(names), timeout, f'get {names}')
+        return [parameter_value_to_python(v) for v in resp.values]
+
+    def call(self, srv_type, name: str, request, timeout: float = 20.0):
+        client = self.node.create_client(srv_type, name)
+        try:
+            self.wait_for(client.service_is_ready, timeout, f'service {name}')
+            return self.future(client.call_async(request), timeout, f'reply of {name}')
+        finally:
+            self.node.destroy_client(client)

@@ -1,0 +1,66 @@
+"""camera_sim, text_sim and resource_monitor in their own processes, observed over ROS."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import Graph, Probe
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from carin_ros.monitor import hog
+from carin_ros.nodes.camera_sim import load_sample_image
+from carin_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
+from carin_ros.nodes.diagnostics import find_device_sample
+
+
+def test_camera_sim_publishes_real_pictures_at_rate(ros_probe: Probe, graph: Graph) -> None:
+    frames = ros_probe.collect(Image, '/cam/image', SENSOR_QOS)
+    graph.start('camera_sim', params={'rate_hz': 20.0, 'images': ['chelsea', 'coffee']},
+                remap={'image': '/cam/image'})
+    ros_probe.wait_for(lambda: len(frames) >= 2, 30, 'first frames')
+    start = len(frames)
+    ros_probe.spin_for(2.0)
+    got = len(frames) - start
+    assert 20 <= got <= 50, f'{got} frames in 2 s at 20 Hz'
+    msg = frames[-1][1]
+    assert (msg.width, msg.height, msg.encoding, msg.step) == (640, 480, 'rgb8', 640 * 3)
+    assert msg.header.frame_id == 'camera'
+    pixels = {np.frombuffer(m.data, np.uint8).reshape(480, 640, 3).tobytes() for _, m in frames}
+    assert pixels == {load_sample_image(n, 640, 480).tobytes() for n in ('chelsea', 'coffee')}
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in frames]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert abs(stamps[-1] - time.time()) < 5
+
+
+def test_text_sim_publishes_given_sentences(ros_probe: Probe, graph: Graph) -> None:
+    texts = ros_probe.collect(String, '/text', RELIABLE_QOS)
+    sentences = ['move forward two meters', 'what is the battery level']
+    graph.start('text_sim', params={'rate_hz': 10.0, 'sentences': sentences})
+    ros_probe.wait_for(lambda: len(texts) >= 4, 30, 'four sentences')
+    assert {m.data for _, m in texts} == set(sentences)
+
+
+def test_resource_monitor_reports_external_load(ros_probe: Probe, graph: Graph) -> None:
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE_QOS)
+    graph.start('resource_monitor', params={'rate_hz': 4.0})
+    ros_probe.wait_for(lambda: len(diags) >= 2, 30, 'device diagnostics')
+    status = diags[-1][1].status[0]
+    assert status.hardware_id == os.uname().nodename
+    sample = find_device_sample(diags[-1][1])
+    assert sample is not None and len(sample.cores) == os.cpu_count()
+    values = {kv.key: kv.value for kv in status.values}
+    if sample.gpus is None:
+        assert values['gpu.count'] == 'absent'
+    core = (os.cpu_count() or 1) - 1
+    proc = hog.start_hog(core, seconds=20)
+    try:
+        def hogged() -> bool:
+            s = find_device_sample(diags[-1][1])
+            return s is not None and s.core(core).external_pct > 70
+        ros_probe.wait_for(hogged, 15, f'external load on core {core}')
+    finally:
+        proc.kill()
+        proc.wait()
