@@ -286,7 +286,8 @@ class EventModel:
                             'energy_weight_factor': ('low_battery_energy_weight_factor',
                                                      float)},
         }
-        unknown = set(data) - set(schema) - {'anticipate'}
+        # ``detection`` (thresholds of the runtime detector) is read by policy.DetectorConfig.
+        unknown = set(data) - set(schema) - {'anticipate', 'detection'}
         if unknown:
             raise EventError(f'{source}: unknown keys {sorted(unknown)} '
                              f'(expected {sorted([*schema, "anticipate"])})')
