@@ -85,3 +85,45 @@ def factory_for(paths: dict[str, str]):
         path = paths.get(design.variant, os.path.join('/nonexistent', design.variant + '.onnx'))
         return TinyPipeline(path, design.task, design.variant, processor)
     return build
+
+
+class TinySource:
+    """A profiler ModelSource over a tiny zoo: tasks ``ta`` (small, big) and ``tb`` (small)."""
+
+    LAYOUT = {('ta', 'small'): (2, 64, 0), ('ta', 'big'): (6, 384, 1), ('tb', 'small'): (3, 96, 2)}
+
+    def __init__(self, root: str) -> None:
+        from carin_ros.core.space import Variant
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        self.version = 'tiny-1'
+        self.paths = {}
+        for (task, name), (depth, width, seed) in self.LAYOUT.items():
+            path = os.path.join(root, f'{task}_{name}.onnx')
+            if not os.path.exists(path):
+                build_model(path, depth=depth, width=width, seed=seed)
+            self.paths[(task, name)] = path
+        self._variants = [Variant(t, n, f'mlp{d}', 'fp32') for (t, n), (d, _, _) in
+                          self.LAYOUT.items()]
+
+    def variants(self):
+        return list(self._variants)
+
+    def size_mb(self, task: str, variant: str) -> float:
+        return os.path.getsize(self.paths[(task, variant)]) / 2**20
+
+    def load(self, task: str, variant: str, processor: Processor) -> TinyPipeline:
+        return TinyPipeline(self.paths[(task, variant)], task, variant, processor)
+
+    def samples(self, task: str, n: int) -> list:
+        rng = np.random.default_rng(42)
+        return [rng.standard_normal(N_IN).astype(np.float32) for _ in range(n)]
+
+    def accuracy(self, task: str, variant: str, processor: Processor):
+        """Top-1 agreement with the task's first variant on 32 inputs (a real measurement)."""
+        from carin_ros.profiler.source import Accuracy
+        ref_name = next(n for (t, n) in self.LAYOUT if t == task)
+        ref, pipe = self.load(task, ref_name, processor), self.load(task, variant, processor)
+        xs = self.samples(task, 32)
+        agree = sum(ref(x).label == pipe(x).label for x in xs)
+        return Accuracy(agree / len(xs), f'top-1 agreement with {ref_name}', len(xs))

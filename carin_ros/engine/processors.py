@@ -68,10 +68,13 @@ class Host:
 
 
 def usable_cores() -> tuple[int, ...]:
-    """The CPU cores this process may run on (its affinity mask), sorted."""
-    if hasattr(os, 'sched_getaffinity'):
-        return tuple(sorted(os.sched_getaffinity(0)))
-    return tuple(range(os.cpu_count() or 1))
+    """The CPU cores this process may run on, sorted.
+
+    The process's affinity mask as it was at start (a thread that pinned itself since, such as
+    a runner's worker, does not shrink it).
+    """
+    from carin_ros.engine.session import PROCESS_CORES
+    return tuple(sorted(PROCESS_CORES))
 
 
 def nvidia_gpu_count(init: Callable[[], None] | None = None,
