@@ -1,0 +1,486 @@
+"""carin_manager node: SLOs as parameters, RASS design set, event-driven design switching.
+
+At start it loads the profile database and the SLO file, solves RASS once (in the
+background again whenever an SLO parameter changes) and sets every task node's ``design``
+parameter to the primary design. Device state from ``/diagnostics`` (the resource monitor)
+goes through the core's :class:`~carin_ros.core.policy.RuntimePolicy` (event detector with
+hysteresis, closed-loop latency watch, design-set lookup); when the answer changes the task
+nodes are switched with an AsyncParameterClient. A task node's failed switch counts as its
+processor being unavailable. Topics (JSON on std_msgs/String, docs/messages.md):
+``carin/active_designs``, ``carin/events``, ``carin/slo_status`` (latched) and
+``carin/switch_log``; service ``carin/get_design_set`` (std_srvs/Trigger, YAML in message).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from carin_ros.core.events import (
+    EventError,
+    EventModel,
+    ProcessorUnavailable,
+    event_key,
+)
+from carin_ros.core.policy import (
+    Decision,
+    DetectorConfig,
+    DeviceState,
+    EventDetector,
+    LatencyWatch,
+    RuntimePolicy,
+)
+from carin_ros.core.profiles import Metric, ProfileDB
+from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve
+from carin_ros.core.slo import (
+    APP,
+    ParamInfo,
+    ParamType,
+    SloError,
+    SloSpec,
+    param_descriptors,
+    validate_param,
+)
+from carin_ros.monitor import DiagnosticsFormatError
+from carin_ros.nodes.common import (
+    DIAGNOSTICS_TOPIC,
+    LATCHED_QOS,
+    RELIABLE_QOS,
+    RateLimitedLog,
+    float_param,
+    int_param,
+    run,
+    text_param,
+)
+from carin_ros.nodes.diagnostics import find_device_sample
+from carin_ros.nodes.paths import project_file
+
+SLO_PREFIXES = ('slo.', 'objectives.', 'rates.')
+
+
+def default_profile_db() -> str:
+    """The only (or this host's) profile under config/profiles; '' when there is none."""
+    folder = project_file(os.path.join('config', 'profiles'))
+    if not folder:
+        return ''
+    files = sorted(f for f in os.listdir(folder) if f.endswith(('.yaml', '.yml')))
+    host = os.uname().nodename
+    for f in files:
+        if os.path.splitext(f)[0] == host:
+            return os.path.join(folder, f)
+    return os.path.join(folder, files[0]) if len(files) == 1 else ''
+
+
+def descriptor(info: ParamInfo) -> ParameterDescriptor:
+    """A ROS descriptor for one SLO parameter of the core's :func:`param_descriptors`.
+
+    Bounds whose default is NaN (= unset) carry their range in the description only: rclpy's
+    range check would reject NaN; the set-parameters callback enforces it with a reason.
+    """
+    types = {ParamType.DOUBLE: ParameterType.PARAMETER_DOUBLE,
+             ParamType.STRING: ParameterType.PARAMETER_STRING,
+             ParamType.STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY}
+    d = ParameterDescriptor(type=types[info.type], description=info.description,
+                            read_only=info.read_only)
+    if info.choices:
+        d.additional_constraints = f'one of {list(info.choices)}'
+    nan_default = isinstance(info.default, float) and math.isnan(info.default)
+    if info.type is ParamType.DOUBLE and info.min_value is not None and not nan_default:
+        d.floating_point_range = [FloatingPointRange(
+            from_value=float(info.min_value),
+            to_value=math.inf if info.max_value is None else float(info.max_value))]
+    elif info.min_value is not None:
+        hi = 'inf' if info.max_value is None else f'{info.max_value:g}'
+        d.additional_constraints = f'NaN (unset) or in [{info.min_value:g}, {hi}]'
+    return d
+
+
+@dataclass
+class TaskLink:
+    """The manager's view of one task node."""
+
+    task: str
+    node: str
+    client: AsyncParameterClient
+    desired: str = ''
+    confirmed: str = ''
+    serving: str = ''
+    in_flight: bool = False
+    requested_at: float = 0.0
+    reason: str = ''
+    latencies: deque = field(default_factory=lambda: deque(maxlen=60))
+    stamps: deque = field(default_factory=lambda: deque(maxlen=60))
+
+
+class Manager(Node):
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__('carin_manager')
+        self._log = RateLimitedLog(self)
+        db_path = self.declare_parameter('profile_db', '', text_param(
+            'profile database (empty: config/profiles/<hostname>.yaml or the only one there)',
+            read_only=True)).value or default_profile_db()
+        slo_path = self.declare_parameter('slo_file', '', text_param(
+            'SLO spec YAML giving the tasks and initial SLO parameters', read_only=True)).value
+        events_path = self.declare_parameter('events_file', '', text_param(
+            'event model and detection thresholds (empty: config/events.yaml when present, '
+            'else built-in defaults)', read_only=True)).value or project_file(
+            os.path.join('config', 'events.yaml'))
+        self._max_simultaneous = self.declare_parameter('max_simultaneous', 2, int_param(
+            'simultaneous events RASS precomputes answers for', 0, 4, read_only=True)).value
+        node_map = self.declare_parameter('task_nodes', [''], ParameterDescriptor(
+            type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True,
+            description='task=node_name pairs (a task without one: node named as the task)'
+        )).value
+        self._results_pattern = self.declare_parameter('results_topic', 'carin/{task}/results',
+                                                       text_param(
+            'results topic of each task node ({task} is replaced)', read_only=True)).value
+        self._switch_pattern = self.declare_parameter(
+            'switch_events_topic', 'carin/{task}/switch_events', text_param(
+                'switch outcome topic of each task node ({task} is replaced)',
+                read_only=True)).value
+        period = self.declare_parameter('decision_period_s', 0.2, float_param(
+            'how often events are re-evaluated without new device state', 0.02, 10.0,
+            read_only=True)).value
+        self._status_period = self.declare_parameter('status_period_s', 1.0, float_param(
+            'period of carin/slo_status', 0.1, 60.0, read_only=True)).value
+
+        if not db_path:
+            raise ValueError('carin_manager: no profile database (set "profile_db"; none found '
+                             'under config/profiles)')
+        if not slo_path:
+            raise ValueError('carin_manager: parameter "slo_file" is required')
+        self._db = ProfileDB.load(db_path)
+        spec = SloSpec.load(slo_path)
+        self._event_model = EventModel.load(events_path) if events_path else EventModel()
+        self._detector_config = (DetectorConfig.load(events_path) if events_path
+                                 else DetectorConfig())
+        self.get_logger().info(f'profiles {db_path} ({self._db.device}), SLOs {slo_path}, '
+                               f'events {events_path or "built-in defaults"}')
+
+        # SLOs and objectives as parameters, named as in the YAML spec (core.slo).
+        self._spec = spec
+        values = spec.to_ros_params(full=True)
+        for info in param_descriptors(spec.tasks):
+            self.declare_parameter(info.name, values.get(info.name, info.default),
+                                   descriptor(info))
+        self.add_on_set_parameters_callback(self._validate)
+        self.add_post_set_parameters_callback(self._after_set)
+
+        self._lock = threading.RLock()
+        t0 = time.perf_counter()
+        design_set = self._solve(spec)  # a start-up failure (infeasible SLOs) ends the node
+        self.get_logger().info(f'RASS solved in {time.perf_counter() - t0:.2f} s: primary '
+                               f'{design_set.primary.design}, {len(design_set.answers)} event '
+                               f'sets')
+        detector = EventDetector(design_set.processors, design_set.n_cores,
+                                 self._detector_config)
+        self._policy = RuntimePolicy(design_set, detector,
+                                     LatencyWatch(design_set.spec, self._detector_config))
+        self._solve_thread: threading.Thread | None = None
+        self._resolve_pending: SloSpec | None = None
+        self._diag_drops = 0
+        self._last_decision: Decision | None = None
+
+        pairs = dict(p.split('=', 1) for p in node_map if '=' in p)
+        self._links = {t: TaskLink(t, pairs.get(t, t), AsyncParameterClient(self, pairs.get(
+            t, t))) for t in spec.tasks}
+
+        self._active_pub = self.create_publisher(String, 'carin/active_designs', LATCHED_QOS)
+        self._events_pub = self.create_publisher(String, 'carin/events', LATCHED_QOS)
+        self._status_pub = self.create_publisher(String, 'carin/slo_status', LATCHED_QOS)
+        self._switch_pub = self.create_publisher(String, 'carin/switch_log', RELIABLE_QOS)
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics,
+                                 RELIABLE_QOS, callback_group=group)
+        for t in spec.tasks:
+            self.create_subscription(String, self._results_pattern.format(task=t),
+                                     lambda m, t=t: self._on_result(t, m), RELIABLE_QOS,
+                                     callback_group=group)
+            self.create_subscription(String, self._switch_pattern.format(task=t),
+                                     lambda m, t=t: self._on_switch_event(t, m), RELIABLE_QOS,
+                                     callback_group=group)
+        self.create_service(Trigger, 'carin/get_design_set', self._get_design_set)
+        self.create_timer(period, self._tick, callback_group=group)
+        self.create_timer(self._status_period, self._publish_status, callback_group=group)
+        self._apply(self._policy.decide(time.time()), 'start-up: primary design', force=True)
+
+    # -- SLO parameters ------------------------------------------------------------------------
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        spec = self._spec
+        for p in params:
+            if not p.name.startswith(SLO_PREFIXES):
+                continue
+            value = p.value
+            if p.type_ == Parameter.Type.INTEGER:
+                value = float(value)
+            reason = validate_param(p.name, value, spec.tasks)
+            if reason:
+                return SetParametersResult(successful=False, reason=f'{p.name}: {reason}')
+            try:
+                spec = spec.with_param(p.name, value)
+            except SloError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _after_set(self, params: list[Parameter]) -> None:
+        changed = [p for p in params if p.name.startswith(SLO_PREFIXES)]
+        if not changed:
+            return
+        spec = self._spec
+        for p in changed:
+            spec = spec.with_param(p.name, float(p.value) if p.type_ == Parameter.Type.INTEGER
+                                   else p.value)
+        self._spec = spec
+        self.get_logger().info(f'SLO changed ({", ".join(p.name for p in changed)}): '
+                               f're-solving in the background')
+        with self._lock:
+            self._resolve_pending = spec
+            if self._solve_thread is None or not self._solve_thread.is_alive():
+                self._solve_thread = threading.Thread(target=self._resolve_loop,
+                                                      name='carin-resolve', daemon=True)
+                self._solve_thread.start()
+
+    def _solve(self, spec: SloSpec) -> DesignSet:
+        return solve(self._db, spec, self._event_model, max_simultaneous=self._max_simultaneous)
+
+    def _resolve_loop(self) -> None:
+        while True:
+            with self._lock:
+                spec, self._resolve_pending = self._resolve_pending, None
+            if spec is None:
+                return
+            t0 = time.perf_counter()
+            try:
+                design_set = self._solve(spec)
+            except InfeasibleSLOError as exc:
+                self.get_logger().error(f'new SLOs are infeasible, keeping the previous design '
+                                        f'set: {exc}')
+                self._publish_switch({'kind': 'resolve_failed', 'error': str(exc)})
+                continue
+            with self._lock:
+                self._policy.set_design_set(design_set)
+                decision = self._policy.decide(time.time())
+            self.get_logger().info(f're-solved in {time.perf_counter() - t0:.2f} s: primary '
+                                   f'{design_set.primary.design}')
+            self._apply(decision, 'SLO parameters changed', force=True)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        try:
+            sample = find_device_sample(msg)
+        except DiagnosticsFormatError as exc:
+            self._diag_drops += 1
+            self._log.warn('diag', f'dropped malformed device status: {exc}')
+            return
+        if sample is None:
+            return
+        with self._lock:
+            decision = self._policy.update(DeviceState.from_sample(sample))
+        self._apply(decision, 'device state')
+
+    def _on_result(self, task: str, msg: String) -> None:
+        try:
+            data = json.loads(msg.data)
+            latency = float(data['latency_ms'])
+            design = str(data['design'])
+        except (ValueError, KeyError, TypeError) as exc:
+            self._log.warn(f'result-{task}', f'dropped malformed result of {task}: {exc}')
+            return
+        link = self._links[task]
+        now = time.time()
+        link.serving = design
+        link.latencies.append(latency)
+        link.stamps.append(now)
+        with self._lock:
+            current = self._policy.design
+            if current is not None and current.for_task(task).key == design:
+                # Only the design the policy believes runs tells about its processor.
+                raised = self._policy.observe_latency(task, latency, now)
+            else:
+                raised = False
+        if raised:
+            self.get_logger().warning(f'{task}: observed latency violates its SLO window after '
+                                      f'window on {design}: treating its processor as '
+                                      f'overloaded')
+            with self._lock:
+                decision = self._policy.decide(now)
+            self._apply(decision, f'closed loop: {task} latency SLO violated')
+
+    def _on_switch_event(self, task: str, msg: String) -> None:
+        try:
+            data = json.loads(msg.data)
+            status, design = str(data['status']), str(data['design'])
+        except (ValueError, KeyError, TypeError) as exc:
+            self._log.warn(f'switch-{task}', f'dropped malformed switch event: {exc}')
+            return
+        link = self._links[task]
+        now = time.time()
+        entry = {'kind': 'switch_done', 'task': task, 'design': design, 'status': status,
+                 'build_ms': data.get('build_ms'), 'error': data.get('error')}
+        if link.requested_at:
+            entry['since_request_ms'] = round((now - link.requested_at) * 1e3, 1)
+        self._publish_switch(entry)
+        if status == 'failed':
+            processor = design.partition('@')[2]
+            self.get_logger().error(f'{task}: switch to {design} failed ({data.get("error")}): '
+                                    f'marking {processor} unavailable')
+            try:
+                with self._lock:
+                    self._policy.set_event(ProcessorUnavailable(processor), True)
+                    decision = self._policy.decide(now)
+            except EventError as exc:
+                self._log.warn('unknown-proc', f'cannot mark {processor} unavailable: {exc}')
+                return
+            link.confirmed = ''  # the node reverted its parameter
+            self._apply(decision, f'{task}: {processor} failed')
+
+    def _tick(self) -> None:
+        with self._lock:
+            decision = self._policy.decide(time.time())
+        self._apply(decision, 'event expired')
+        self._reconcile()
+
+    # -- switching -----------------------------------------------------------------------------
+    def _apply(self, decision: Decision, why: str, force: bool = False) -> None:
+        changed = decision.changed or force or self._last_decision is None or \
+            decision.events != self._last_decision.events
+        self._last_decision = decision
+        if not changed:
+            return
+        events = sorted(e.key for e in decision.events)
+        self._events_pub.publish(String(data=json.dumps({'stamp': decision.stamp,
+                                                         'events': events})))
+        if decision.design is None:
+            self._log.warn('nodesign', f'no design for events {events}: keeping current')
+            return
+        designs = decision.design.as_dict()
+        self._active_pub.publish(String(data=json.dumps({
+            'stamp': decision.stamp, 'events': events, 'designs': designs,
+            'feasible': decision.feasible, 'precomputed': decision.precomputed,
+            'score': decision.score, 'decision_ms': round(decision.decision_time_s * 1e3, 3),
+            'reason': why})))
+        for task, key in designs.items():
+            link = self._links.get(task)
+            if link is not None and link.desired != key:
+                link.desired, link.reason = key, why
+                self.get_logger().info(f'{task}: {link.confirmed or "?"} -> {key} ({why}; '
+                                       f'events: {", ".join(events) or "none"})')
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Send each task node its desired design until it has accepted it."""
+        for link in self._links.values():
+            if link.in_flight or not link.desired or link.desired == link.confirmed:
+                continue
+            if not link.client.services_are_ready():
+                self._log.warn(f'wait-{link.node}', f'waiting for task node {link.node}')
+                continue
+            link.in_flight = True
+            link.requested_at = time.time()
+            key = link.desired
+            fut = link.client.set_parameters([Parameter('design', value=key)])
+            fut.add_done_callback(lambda f, link=link, key=key: self._set_done(link, key, f))
+
+    def _set_done(self, link: TaskLink, key: str, fut: Any) -> None:
+        link.in_flight = False
+        try:
+            result = fut.result().results[0]
+        except Exception as exc:
+            self._log.warn(f'set-{link.node}', f'setting design on {link.node} failed: {exc}')
+            return
+        if result.successful:
+            link.confirmed = key
+            self._publish_switch({'kind': 'switch_requested', 'task': link.task, 'design': key,
+                                  'reason': link.reason,
+                                  'ack_ms': round((time.time() - link.requested_at) * 1e3, 1)})
+        else:
+            self.get_logger().error(f'{link.node} rejected design {key}: {result.reason}')
+            link.confirmed = key  # do not retry a rejected design in a loop
+
+    def _publish_switch(self, entry: dict) -> None:
+        entry = {'stamp': time.time(), **entry}
+        self._switch_pub.publish(String(data=json.dumps(entry)))
+
+    # -- status --------------------------------------------------------------------------------
+    def _publish_status(self) -> None:
+        spec = self._spec
+        out: dict[str, Any] = {'stamp': time.time(), 'tasks': {}, 'met': True}
+        for task, link in self._links.items():
+            lat = np.array(link.latencies, dtype=float)
+            checks = []
+            for c in spec.constraints:
+                if c.scope not in (task, APP) or not (c.metric.is_latency or
+                                                      c.metric is Metric.THROUGHPUT):
+                    continue
+                observed = _observed(c.metric, lat, list(link.stamps))
+                met = None if observed is None else c.satisfied(observed)
+                checks.append({'constraint': str(c), 'observed': observed, 'met': met})
+                if met is False:
+                    out['met'] = False
+            out['tasks'][task] = {'design': link.serving or link.confirmed,
+                                  'samples': int(lat.size), 'checks': checks,
+                                  'met': all(ch['met'] is not False for ch in checks)}
+        out['diagnostics_dropped'] = self._diag_drops
+        self._status_pub.publish(String(data=json.dumps(out)))
+
+    def _get_design_set(self, request: Trigger.Request, response: Trigger.Response
+                        ) -> Trigger.Response:
+        with self._lock:
+            design_set = self._policy.design_set
+            current = self._policy.current
+        response.success = True
+        response.message = yaml.safe_dump({
+            'current': {'events': sorted(e.key for e in current.events),
+                        'designs': current.design.as_dict() if current.design else None,
+                        'event_set': event_key(current.events)},
+            'design_set': design_set.to_dict()}, sort_keys=False)
+        return response
+
+
+def _observed(metric: Metric, latencies: np.ndarray, stamps: list[float]) -> float | None:
+    """The observed value of a latency or throughput metric over the recent window."""
+    if metric is Metric.THROUGHPUT:
+        if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+            return None
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    if latencies.size == 0:
+        return None
+    if metric is Metric.LATENCY_MEAN:
+        return float(latencies.mean())
+    if metric is Metric.LATENCY_STD:
+        return float(latencies.std())
+    q = {Metric.LATENCY_P50: 50, Metric.LATENCY_P90: 90, Metric.LATENCY_P99: 99}[metric]
+    return float(np.percentile(latencies, q))
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    return run(Manager, args, threads=3)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
