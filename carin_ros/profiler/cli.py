@@ -14,6 +14,7 @@ from carin_ros.profiler.measure import Settings
 from carin_ros.profiler.profile import (
     SUMMARY_HEADER,
     ProfileRequest,
+    default_profile_path,
     format_table,
     run_profile,
     summary_rows,
@@ -49,7 +50,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog='carin-profile', description='Measure latency, memory, size and accuracy of every '
         'design (task x variant x processor) and co-run slowdowns; resumable.')
-    ap.add_argument('--out', required=True, help='profile database YAML (resumed if it exists)')
+    ap.add_argument('--out', help='profile database YAML, resumed if it exists (default: '
+                    'config/profiles/<device>.yaml)')
     ap.add_argument('--tasks', nargs='+', help='tasks to profile (default: all)')
     ap.add_argument('--variants', nargs='+', help='variant names to profile (default: all)')
     ap.add_argument('--processors', nargs='+', help='processor names (default: all found)')
@@ -75,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = procs.select(found, args.processors)
         spec = SourceSpec(args.source, (args.model_dir,)) if args.source else zoo_spec(
             args.model_dir)
+        args.out = args.out or default_profile_path()
         req = ProfileRequest(source=spec, out=args.out, processors=chosen,
                              tasks=tuple(args.tasks) if args.tasks else None,
                              variants=tuple(args.variants) if args.variants else None,

@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +46,18 @@ def cpu_model() -> str:
 def device_name() -> str:
     """A readable device name: CPU model and core count, e.g. ``AMD EPYC 7B13 x2``."""
     return f'{cpu_model()} x{_n_cores()}'
+
+
+def device_slug(name: str | None = None) -> str:
+    """A file-name form of the device name: ``amd-epyc-7b13-x2``."""
+    slug = re.sub(r'[^a-z0-9]+', '-', (name or device_name()).lower()).strip('-')
+    return slug or 'device'
+
+
+def default_profile_path(root: str | None = None) -> str:
+    """``config/profiles/<device slug>.yaml`` under ``root`` (default: the repository)."""
+    root = root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, 'config', 'profiles', f'{device_slug()}.yaml')
 
 
 def _n_cores() -> int:
