@@ -173,9 +173,13 @@ def test_switch_back_to_current_cancels_pending(paths):
         pending = r.switch(Design('tiny', 'big', P0))
         time.sleep(0.05)
         assert r.switch(Design('tiny', 'small', P0)).result(1).status == SwitchStatus.NOOP
+        assert r.switching_to is None  # the build still running will be discarded
+        again = r.switch(Design('tiny', 'big', P0))  # asked again: a new request, not the old
+        assert again is not pending
         gate.set()
         assert pending.result(30).status == SwitchStatus.SUPERSEDED
-        assert r.design.variant == 'small'
+        assert again.result(30).status == SwitchStatus.SWITCHED
+        assert r.design == Design('tiny', 'big', P0)
 
 
 def test_pipeline_error_is_reported_and_serving_continues(paths):
@@ -213,3 +217,20 @@ def test_bad_requests_and_closed_runner(paths):
 def test_initial_build_failure_raises(paths):
     with pytest.raises(FileNotFoundError):
         runner(paths, initial=Design('tiny', 'missing', P0))
+
+
+def test_close_serves_every_queued_request_then_closes_pipelines(paths):
+    built = []
+    factory = factory_for(paths)
+
+    def keep(design, processor):
+        built.append(factory(design, processor))
+        return built[-1]
+
+    r = SwitchableRunner('tiny', keep, PROCS, INITIAL, max_pending=64)
+    futures = [r.submit(SAMPLE) for _ in range(40)]
+    switched = r.switch(Design('tiny', 'big', P1))
+    r.close()
+    assert all(f.result(0).prediction.label.startswith('class') for f in futures)
+    assert switched.result(0).status in (SwitchStatus.SWITCHED, SwitchStatus.CLOSED)
+    assert all(p.closed for p in built)

@@ -162,9 +162,10 @@ class SwitchableRunner:
         self._served = self._failed = self._rejected = 0
         self._switches = self._failed_switches = self._superseded = 0
         self._closed = False
+        self._closers: list[threading.Thread] = []
         self._gen = 0
         self._want: tuple[Design, Future, int] | None = None
-        self._building: tuple[Design, Future] | None = None
+        self._building: tuple[Design, Future, int] | None = None
         # The first design is built synchronously: a runner always has a design to serve.
         self._active: _Slot = self._build(initial, self._processor(initial))
         self._worker = threading.Thread(target=self._serve, name=f'carin-serve-{task}',
@@ -186,7 +187,9 @@ class SwitchableRunner:
         with self._cond:
             if self._want is not None:
                 return self._want[0]
-            return self._building[0] if self._building else None
+            if self._building is not None and self._building[2] == self._gen:
+                return self._building[0]
+            return None
 
     def submit(self, sample: Any) -> Future:
         """Queue one request; the future gives a :class:`Result` or raises InferenceError."""
@@ -198,8 +201,8 @@ class SwitchableRunner:
                 self._rejected += 1
                 raise RunnerBusy(f'{self.task}: {self._pending} requests already waiting')
             self._pending += 1
-            seq = next(self._seq)
-        self._queue.put(_Request(sample, fut, time.perf_counter(), seq))
+            # Queued under the lock so that no request can land behind close()'s stop marker.
+            self._queue.put(_Request(sample, fut, time.perf_counter(), next(self._seq)))
         return fut
 
     def infer(self, sample: Any, timeout: float | None = None) -> Result:
@@ -222,7 +225,7 @@ class SwitchableRunner:
             if self._want is not None and self._want[0] == design:
                 return self._want[1]
             if self._want is None and self._building is not None and \
-                    self._building[0] == design:
+                    self._building[0] == design and self._building[2] == self._gen:
                 return self._building[1]
             current = self._active.design
             self._gen += 1  # anything requested or being built before now is superseded
@@ -259,6 +262,12 @@ class SwitchableRunner:
         self._queue.put(_STOP)
         self._worker.join(timeout)
         self._builder.join(timeout)
+        for closer in self._closers:
+            closer.join(timeout)
+        while not self._queue.empty():  # a retired pipeline queued behind the stop marker
+            item = self._queue.get_nowait()
+            if isinstance(item, _Retire):
+                _close_quietly(item.slot)
         _close_quietly(self._active)
 
     def __enter__(self) -> SwitchableRunner:
@@ -295,7 +304,7 @@ class SwitchableRunner:
                     return
                 design, fut, gen = self._want
                 self._want = None
-                self._building = (design, fut)
+                self._building = (design, fut, gen)
             previous = self._active.design
             t0 = time.perf_counter()
             try:
@@ -334,8 +343,10 @@ class SwitchableRunner:
             if item is _STOP:
                 return
             if isinstance(item, _Retire):
-                threading.Thread(target=_close_quietly, args=(item.slot,),
-                                 name=f'carin-retire-{self.task}', daemon=True).start()
+                closer = threading.Thread(target=_close_quietly, args=(item.slot,),
+                                          name=f'carin-retire-{self.task}', daemon=True)
+                closer.start()
+                self._closers = [t for t in self._closers if t.is_alive()] + [closer]
                 continue
             slot = self._active  # one atomic read: the design for this whole request
             if slot.processor != pinned:
