@@ -662,7 +662,9 @@ def resolve(db: ProfileDB, spec: SloSpec, events: Iterable[Event],
     cands = solver.candidates()
     if not len(cands):
         return Answer(events, None, False, 0.0, None, math.inf, ('SLOs infeasible',), False)
-    if memory_reference_mb is None and spec.bound(APP, Metric.MEMORY, Bound.MAX) is None:
+    if memory_reference_mb is None:
+        memory_reference_mb = spec.bound(APP, Metric.MEMORY, Bound.MAX)
+    if memory_reference_mb is None:
         k0, *_ = solver.best(cands, solver.effect(()), None)
         memory_reference_mb = solver.memory_reference(cands.idx[k0])
     effect = solver.effect(events)

@@ -130,6 +130,12 @@ class SloSpec:
             if not isinstance(t, str) or not _NAME.match(t) or t == APP:
                 raise SloError(f'spec: task name {t!r} must match [A-Za-z][A-Za-z0-9_]* '
                                f'and not be "{APP}"')
+        # Canonical order (YAML and ROS parameters give the same spec): sorted by name.
+        object.__setattr__(self, 'constraints', tuple(sorted(
+            self.constraints, key=lambda c: (c.scope, c.metric.value, c.bound.value))))
+        object.__setattr__(self, 'objectives', tuple(sorted(self.objectives,
+                                                            key=lambda o: o.name)))
+        object.__setattr__(self, 'rates', tuple(sorted(self.rates)))
         scopes = set(self.tasks) | {APP}
         seen: set[tuple[str, Metric, Bound]] = set()
         for c in self.constraints:
