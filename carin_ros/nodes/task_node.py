@@ -275,9 +275,15 @@ class TaskNode(Node):
             with self._lock:
                 counters = dict(self._counters)
                 self._latencies.append((time.monotonic(), result.latency_ms))
-            self._results.publish(String(data=result_json(self._task, item, result, counters)))
-            if self._vision is not None:
-                self._vision.publish_classification(item, result)
+            try:
+                self._results.publish(String(data=result_json(self._task, item, result,
+                                                              counters)))
+                if self._vision is not None:
+                    self._vision.publish_classification(item, result)
+            except Exception as exc:  # rclpy's RCLError once the context is shut down
+                if self._stopping.is_set() or not self.context.ok():
+                    return
+                self._log.warn('publish', f'publishing a result failed: {exc}')
 
     # -- health --------------------------------------------------------------------------------
     def _publish_health(self) -> None:
