@@ -452,6 +452,10 @@ class Solver:
                                   for i in range(len(self.tasks))], axis=1)
             yield _Rows(self, local.astype(np.intp, copy=False))
 
+    def rows(self, idx: np.ndarray) -> _Rows:
+        """Rows for per-task design indices ``idx`` (joint designs x tasks)."""
+        return _Rows(self, np.asarray(idx, dtype=np.intp).reshape(-1, len(self.tasks)))
+
     def joint(self, row: np.ndarray) -> JointDesign:
         return JointDesign(tuple(self.tasks[i].designs[k] for i, k in enumerate(row)))
 
@@ -459,7 +463,7 @@ class Solver:
     def effect(self, events: Iterable[Event]) -> EventEffect:
         return self.model.effect(events, self.processors, self.db.n_cores)
 
-    def _factor(self, rows: _Rows, effect: EventEffect) -> np.ndarray | None:
+    def factor(self, rows: _Rows, effect: EventEffect) -> np.ndarray | None:
         if not effect.latency_factor:
             return None
         f = np.ones(len(self.processors))
@@ -467,7 +471,7 @@ class Solver:
             f[self.proc_index[name]] = x
         return f[rows.proc]
 
-    def _excluded(self, rows: _Rows, effect: EventEffect) -> np.ndarray | None:
+    def excluded(self, rows: _Rows, effect: EventEffect) -> np.ndarray | None:
         if not effect.excluded:
             return None
         ex = np.zeros(len(self.processors), dtype=bool)
@@ -477,9 +481,9 @@ class Solver:
 
     def feasible(self, rows: _Rows, effect: EventEffect,
                  memory_reference_mb: float | None) -> np.ndarray:
-        factor = self._factor(rows, effect)
+        factor = self.factor(rows, effect)
         ok = np.ones(len(rows), dtype=bool)
-        excluded = self._excluded(rows, effect)
+        excluded = self.excluded(rows, effect)
         if excluded is not None:
             ok &= ~excluded
         for c in effective_constraints(self.spec, effect, memory_reference_mb):
@@ -490,19 +494,19 @@ class Solver:
     def violation(self, rows: _Rows, effect: EventEffect,
                   memory_reference_mb: float | None) -> np.ndarray:
         """Sum of normalised violations per row; inf on excluded processors."""
-        factor = self._factor(rows, effect)
+        factor = self.factor(rows, effect)
         total = np.zeros(len(rows))
         for c in effective_constraints(self.spec, effect, memory_reference_mb):
             v = rows.value(c.scope, c.metric, factor)
             miss = (c.value - v) if c.bound is Bound.MIN else (v - c.value)
             total += np.where(np.isnan(v), np.inf, np.maximum(miss, 0.0) / (abs(c.value) or 1))
-        excluded = self._excluded(rows, effect)
+        excluded = self.excluded(rows, effect)
         if excluded is not None:
             total[excluded] = np.inf
         return total
 
     def objectives(self, rows: _Rows, effect: EventEffect) -> np.ndarray:
-        factor = self._factor(rows, effect)
+        factor = self.factor(rows, effect)
         cols = [rows.value(o.scope, o.metric, factor) for o in self.spec.objectives]
         return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
 
