@@ -24,6 +24,7 @@ class TaskSummary:
     task: str
     results: int
     designs: tuple[str, ...]          # in the order they served
+    p50_latency_ms: float | None      # the node's inference latency (pipeline call)
     p90_latency_ms: float | None
     end_to_end_p50_ms: float | None   # input stamp -> result received
     max_gap_s: float | None           # longest interval between consecutive results
@@ -155,9 +156,11 @@ class Recorder:
                       if any(abs(t - c) <= 2.0 for c in change_times)]
             met = [s['tasks'][task]['met'] for s in self.slo_status
                    if task in s.get('tasks', {}) and s['tasks'][task].get('checks')]
+            lat = [r.latency_ms for r in seen]
             tasks.append(TaskSummary(
                 task, len(seen), tuple(designs),
-                float(np.percentile([r.latency_ms for r in seen], 90)) if seen else None,
+                float(np.percentile(lat, 50)) if seen else None,
+                float(np.percentile(lat, 90)) if seen else None,
                 float(np.percentile([(r.received - r.stamp) * 1e3 for r in seen], 50))
                 if seen else None,
                 float(gaps.max()) if gaps.size else None,
