@@ -5,6 +5,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import Graph, Probe
 from sensor_msgs.msg import Image
@@ -64,3 +65,42 @@ def test_resource_monitor_reports_external_load(ros_probe: Probe, graph: Graph) 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_text_sim_defaults_to_the_zoo_data_set(ros_probe: Probe, graph: Graph) -> None:
+    from carin_ros.nodes.text_sim import default_sentences_file, load_sentences
+    known = set(load_sentences(default_sentences_file()))
+    texts = ros_probe.collect(String, '/speech', RELIABLE_QOS)
+    graph.start('text_sim', params={'rate_hz': 20.0, 'shuffle': True},
+                remap={'text': '/speech'})
+    ros_probe.wait_for(lambda: len(texts) >= 5, 30, 'data set sentences')
+    got = {m.data for _, m in texts}
+    assert got <= known and len(got) >= 4
+
+
+@pytest.mark.parametrize('name, body, expected', [
+    ('s.txt', '# comment\nstop now\n\ngo home\n', ['stop now', 'go home']),
+    ('s.csv', 'text,label\nstop now,stop\ngo home,go_home\n', ['stop now', 'go home']),
+    ('s.jsonl', '{"sentence": "stop now"}\n{"sentence": "go home"}\n', ['stop now', 'go home']),
+    ('s.yaml', 'sentences: [stop now, go home]\n', ['stop now', 'go home']),
+])
+def test_load_sentences_formats(tmp_path, name: str, body: str, expected: list[str]) -> None:
+    from carin_ros.nodes.text_sim import load_sentences
+    path = tmp_path / name
+    path.write_text(body, encoding='utf-8')
+    assert load_sentences(str(path)) == expected
+
+
+@pytest.mark.parametrize('name, body, fragment', [
+    ('e.txt', '\n# only a comment\n', 'no sentences'),
+    ('e.csv', 'label\nstop\n', 'none of the keys'),
+    ('e.yaml', 'sentences: [ok, 3]\n', 'item 1'),
+])
+def test_load_sentences_errors_name_the_file(tmp_path, name: str, body: str,
+                                             fragment: str) -> None:
+    from carin_ros.nodes.text_sim import load_sentences
+    path = tmp_path / name
+    path.write_text(body, encoding='utf-8')
+    with pytest.raises(ValueError, match=fragment) as info:
+        load_sentences(str(path))
+    assert str(path) in str(info.value)

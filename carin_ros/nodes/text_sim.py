@@ -20,7 +20,8 @@ TEXT_FIELDS = ('text', 'sentence', 'utterance')
 def load_sentences(path: str) -> list[str]:
     """Sentences of a data set file: ``.txt`` (one a line), ``.jsonl``, ``.csv``/``.tsv``.
 
-    Structured files take the first of the columns/keys ``text``, ``sentence``, ``utterance``;
+    The zoo's intents file (``models/data/robot_commands.yaml``) gives its test split. Other
+    structured files take the first of the columns/keys ``text``, ``sentence``, ``utterance``;
     ``.yaml`` files take a list of strings or of mappings with one of those keys (optionally
     under a top-level ``items``/``sentences``/``examples`` key).
     """
@@ -36,6 +37,10 @@ def load_sentences(path: str) -> list[str]:
         elif ext in ('.yaml', '.yml', '.json'):
             import yaml
             data = yaml.safe_load(f)
+            if isinstance(data, dict) and 'intents' in data:
+                # The zoo's labelled robot-command set: its held-out test sentences.
+                from carin_ros.zoo.data import load_intents
+                return [sentence for sentence, _ in load_intents(path).test]
             if isinstance(data, dict):
                 data = next((data[k] for k in ('items', 'sentences', 'examples') if k in data),
                             None)
@@ -60,15 +65,9 @@ def load_sentences(path: str) -> list[str]:
 
 
 def default_sentences_file() -> str:
-    """The zoo's committed text data set (``models/data/``), or '' when there is none."""
+    """The zoo's committed robot-command data set (``models/data/``), or '' when absent."""
     from carin_ros.nodes.paths import project_file
-    for name in ('commands.csv', 'commands.tsv', 'commands.jsonl', 'commands.yaml',
-                 'commands.txt', 'text_classification.csv', 'text_classification.jsonl',
-                 'text_classification.yaml'):
-        path = project_file(os.path.join('models', 'data', name))
-        if path:
-            return path
-    return ''
+    return project_file(os.path.join('models', 'data', 'robot_commands.yaml'))
 
 
 class TextSim(Node):
