@@ -76,7 +76,7 @@ class ZooSource:
 
     def samples(self, task: str, n: int) -> list[Any]:
         from carin_ros.zoo.accuracy import sample_inputs
-        return list(sample_inputs(task, n))
+        return list(sample_inputs(task, n, zoo=self.zoo))
 
     def accuracy(self, task: str, variant: str, processor: Processor) -> Accuracy:
         from carin_ros.zoo.accuracy import measure_accuracy
