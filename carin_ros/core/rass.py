@@ -29,7 +29,7 @@ from carin_ros.core.events import (
 )
 from carin_ros.core.profiles import Metric, ProfileDB
 from carin_ros.core.scoring import Normalisation
-from carin_ros.core.slo import APP, Bound, Constraint, SloError, SloSpec
+from carin_ros.core.slo import APP, Bound, Constraint, Direction, SloError, SloSpec
 from carin_ros.core.space import Design, JointDesign, Processor
 
 SCHEMA_VERSION = 1
@@ -367,13 +367,13 @@ class _Rows:
             return v
         if scope != APP:
             return one(self.solver.task_index[scope])
-        cols = [one(i) for i in range(len(self.solver.tasks))]
-        if metric.is_latency:
-            return np.maximum.reduce(cols)
-        if metric is Metric.THROUGHPUT:
-            return np.minimum.reduce(cols)
-        total = np.add.reduce(cols)
-        return total / len(cols) if metric is Metric.ACCURACY else total
+        n_tasks = len(self.solver.tasks)
+        combine = (np.maximum if metric.is_latency else
+                   np.minimum if metric is Metric.THROUGHPUT else np.add)
+        out = one(0)
+        for i in range(1, n_tasks):
+            out = combine(out, one(i))
+        return out / n_tasks if metric is Metric.ACCURACY and n_tasks > 1 else out
 
     def subset(self, mask: np.ndarray) -> _Rows:
         return _Rows(self.solver, self.idx[mask])
@@ -505,9 +505,13 @@ class Solver:
             total[excluded] = np.inf
         return total
 
-    def objectives(self, rows: _Rows, effect: EventEffect) -> np.ndarray:
+    def objective_columns(self, rows: _Rows, effect: EventEffect) -> list[np.ndarray]:
         factor = self.factor(rows, effect)
-        cols = [rows.value(o.scope, o.metric, factor) for o in self.spec.objectives]
+        return [rows.value(o.scope, o.metric, factor) for o in self.spec.objectives]
+
+    def objectives(self, rows: _Rows, effect: EventEffect) -> np.ndarray:
+        """Objective values, rows x objectives."""
+        cols = self.objective_columns(rows, effect)
         return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
 
     def candidates(self) -> _Rows:
@@ -529,15 +533,16 @@ class Solver:
         """Index of the best row under ``effect`` (None: none feasible), its score, the
         normalisation, the feasible mask and the scores of feasible rows."""
         ok = self.feasible(rows, effect, memory_reference_mb)
-        values = self.objectives(rows, effect)
         weights = effective_weights(self.spec, effect)
-        feasible_values = values[ok]
-        norm = Normalisation.fit(self.spec.objectives, feasible_values, weights)
-        if not len(feasible_values):
+        where = np.flatnonzero(ok)
+        if not len(where):
+            norm = Normalisation.fit(self.spec.objectives, np.zeros((0, len(weights))),
+                                     weights)
             return None, 0.0, norm, ok, np.zeros(0)
-        scores = norm.score(feasible_values)
+        cols = [c[where] for c in self.objective_columns(rows, effect)]
+        norm, scores = score_columns(self.spec.objectives, cols, weights)
         k = int(np.argmax(scores))
-        return int(np.flatnonzero(ok)[k]), float(scores[k]), norm, ok, scores
+        return int(where[k]), float(scores[k]), norm, ok, scores
 
     def closest(self, pending: Sequence[tuple[frozenset[Event], EventEffect]],
                 memory_reference_mb: float | None
@@ -561,6 +566,32 @@ class Solver:
                                          else (v >= c.value)))
         unmet = [c for c, m in zip(self.spec.constraints, met, strict=True) if not m]
         return {e: row for e, (_, row) in best.items()}, unmet
+
+
+def score_columns(objectives: Sequence, cols: Sequence[np.ndarray], weights: Sequence[float]
+                  ) -> tuple[Normalisation, np.ndarray]:
+    """The scores of :mod:`scoring` computed column by column (contiguous, fast) over
+    feasible rows; returns the fitted normalisation too."""
+    lo = [float(c.min()) for c in cols]
+    hi = [float(c.max()) for c in cols]
+    total = np.zeros(len(cols[0]) if cols else 0)
+    for o, c, a, b, w in zip(objectives, cols, lo, hi, weights, strict=True):
+        if b > a:
+            n = (c - a) / (b - a) if o.direction is Direction.MAX else (b - c) / (b - a)
+            total += w * (1.0 - n) ** 2
+    scores = 1.0 - np.sqrt(total / sum(weights))
+    return Normalisation(tuple(objectives), tuple(lo), tuple(hi), tuple(weights)), scores
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first, ties by index."""
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        threshold = scores[part].min()
+        part = np.flatnonzero(scores >= threshold)  # every tie at the cut-off, in order
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))][:k]
 
 
 def _metric(db: ProfileDB, design: Design, metric: Metric) -> float:
@@ -615,7 +646,7 @@ def solve(db: ProfileDB, spec: SloSpec, event_model: EventModel | None = None,
             designs[joint] = metrics_of(joint)
         return joint
 
-    order = np.argsort(-scores0, kind='stable')[:keep]
+    order = _top(scores0, keep)
     feasible_rows = np.flatnonzero(ok0)
     ranking = []
     for n in order:
