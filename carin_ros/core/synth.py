@@ -95,3 +95,33 @@ def variants_for_size(target: int, n_tasks: int = 3, n_processors: int = 3) -> i
     """Variants per task so the joint space has at least ``target`` designs."""
     per_task = math.ceil(target ** (1.0 / n_tasks) - 1e-9)
     return max(1, math.ceil(per_task / n_processors))
+
+
+def other_device(db: ProfileDB, seed: int = 0, speed: float = 2.0,
+                 device: str = 'other_device') -> ProfileDB:
+    """A different device for the same variants (for transfer baselines): a 4-core CPU with
+    ``big`` (4 threads) and ``little0``/``little1`` (1 thread) processors, latencies from the
+    most similar processor of ``db`` divided by ``speed`` and skewed per variant (a model's
+    relative speed differs across hardware), no co-run measurements."""
+    rng = np.random.default_rng(seed)
+    procs = (Processor('big', threads=4, cores=(0, 1, 2, 3)), Processor('little0', cores=(0,)),
+             Processor('little1', cores=(1,)))
+    single = [p for p in db.processors if p.is_cpu and p.threads == 1] or list(db.processors)
+    multi = max(db.processors, key=lambda p: p.threads)
+    skew = {(v.task, v.name): float(rng.uniform(0.4, 1.6)) for v in db.variants}
+    entries: dict[Design, Metrics] = {}
+    for v in db.variants:
+        for p in procs:
+            src = Design(v.task, v.name, (multi if p.threads > 1 else single[0]).name)
+            if src not in db:
+                continue
+            m = db.get(src)
+            f = skew[(v.task, v.name)] / speed * (0.8 if p.threads > 1 else 1.0)
+            entries[Design(v.task, v.name, p.name)] = Metrics(
+                accuracy=m.accuracy, latency_mean_ms=m.latency_mean_ms * f,
+                latency_std_ms=m.latency_std_ms * f, latency_p50_ms=m.latency_p50_ms * f,
+                latency_p90_ms=m.latency_p90_ms * f, latency_p99_ms=m.latency_p99_ms * f,
+                throughput_fps=m.throughput_fps / f, memory_mb=m.memory_mb, size_mb=m.size_mb,
+                energy_mj=None if m.energy_mj is None else m.energy_mj * f)
+    return ProfileDB(device, procs, db.variants, entries, n_cores=4,
+                     meta={'synthetic': True, 'derived_from': db.device, 'seed': seed})
