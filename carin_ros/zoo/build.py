@@ -338,8 +338,11 @@ class _TextModels:
         import copy
 
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
         if self._base is None:
             os.environ.setdefault('HF_HUB_OFFLINE', '1')
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
             self._base = AutoModel.from_pretrained(self.model_dir(), local_files_only=True,
                                                    attn_implementation='eager').eval()
         total = len(self._base.encoder.layer)
