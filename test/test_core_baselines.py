@@ -59,10 +59,10 @@ def test_single_best_never_switches(results):
 
 
 def test_nsga2_finds_a_feasible_design_no_better_than_the_oracle():
-    db = synthetic_db(seed=2, tasks=TASKS, variants_per_task=3)
+    db = synthetic_db(seed=2, tasks=TASKS, variants_per_task=2)
     sets = [frozenset(), frozenset({ProcessorOverloaded('cpu0'), Thermal()})]
     res = compare(db, SPEC, EventModel(), event_sets=sets, approaches=('oracle', 'nsga2'),
-                  nsga_generations=15)
+                  nsga_generations=10, nsga_population=20)
     by = {(r.approach, r.events): r for r in res}
     for events in sets:
         oracle, nsga = by[('oracle', events)], by[('nsga2', events)]

@@ -196,12 +196,15 @@ def nsga2_design(db: ProfileDB, spec: SloSpec, model: EventModel, events: frozen
                  solver: Solver | None = None) -> JointDesign | None:
     """Run pymoo NSGA-II on the integer joint space under ``events``; pick from the final
     population's feasible front by the score (normalised over that front)."""
-    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.algorithms.moo.nsga2 import NSGA2, binary_tournament
+    from pymoo.core.duplicate import DefaultDuplicateElimination
+    from pymoo.core.mating import Mating
     from pymoo.core.problem import Problem
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.repair.rounding import RoundingRepair
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.operators.selection.tournament import TournamentSelection
     from pymoo.optimize import minimize
 
     solver = solver or Solver(db, spec, model)
@@ -232,9 +235,14 @@ def nsga2_design(db: ProfileDB, spec: SloSpec, model: EventModel, events: frozen
             g.append(np.zeros(len(rows)) if excluded is None else np.where(excluded, 1.0, -1.0))
             out['G'] = np.stack(g, axis=1)
 
-    algorithm = NSGA2(pop_size=population, sampling=IntegerRandomSampling(),
-                      crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
-                      mutation=PM(eta=3.0, vtype=float, repair=RoundingRepair()),
+    # In small spaces offspring are mostly duplicates: give up on fresh ones after 10 tries
+    # (pymoo's default 100 makes tiny problems slow, not better).
+    population = max(4, min(population, math.prod(sizes) // 2))
+    mating = Mating(TournamentSelection(func_comp=binary_tournament),
+                    SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+                    PM(eta=3.0, vtype=float, repair=RoundingRepair()),
+                    eliminate_duplicates=DefaultDuplicateElimination(), n_max_iterations=10)
+    algorithm = NSGA2(pop_size=population, sampling=IntegerRandomSampling(), mating=mating,
                       eliminate_duplicates=True)
     res = minimize(JointProblem(), algorithm, ('n_gen', generations), seed=seed, verbose=False)
     if res.X is None:
@@ -254,7 +262,8 @@ def nsga2_design(db: ProfileDB, spec: SloSpec, model: EventModel, events: frozen
 def compare(db: ProfileDB, spec: SloSpec, event_model: EventModel | None = None,
             event_sets: Sequence[frozenset[Event]] | None = None,
             source_db: ProfileDB | None = None, approaches: Sequence[str] = APPROACHES,
-            nsga_generations: int = 40, seed: int = 0) -> list[BaselineResult]:
+            nsga_generations: int = 40, nsga_population: int = 40,
+            seed: int = 0) -> list[BaselineResult]:
     """Every approach's design, score, feasibility, storage and decision time per event set.
 
     ``event_sets`` default to the design set's precomputed ones; ``transferred`` needs
@@ -325,7 +334,8 @@ def compare(db: ProfileDB, spec: SloSpec, event_model: EventModel | None = None,
         for events in sets:
             t0 = time.perf_counter()
             joint = nsga2_design(db, spec, model, events, ev.memory_reference,
-                                 generations=nsga_generations, seed=seed, solver=ev.solver)
+                                 population=nsga_population, generations=nsga_generations,
+                                 seed=seed, solver=ev.solver)
             add('nsga2', events, joint, ev.all_model_bytes(), time.perf_counter() - t0)
     return out
 
