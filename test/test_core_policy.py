@@ -185,3 +185,15 @@ def test_detector_config_from_yaml_and_errors(tmp_path):
     path.write_text('detection:\n  latency: {windows: 3}\n')
     with pytest.raises(EventError, match='unknown keys'):
         DetectorConfig.load(path)
+
+
+def test_device_state_from_monitor_sample():
+    from carin_ros.monitor.sample import CoreLoad, DeviceSample
+    sample = DeviceSample(stamp=5.0, hostname='h', window_s=0.5,
+                          cores=(CoreLoad(1, 80.0, 10.0), CoreLoad(0, 50.0, None)),
+                          memory_total_mb=1000.0, memory_available_mb=150.0)
+    s = DeviceState.from_sample(sample, providers=['CPUExecutionProvider'])
+    assert s.core_load_pct == (50.0, 80.0) and s.core_external_pct == (50.0, 70.0)
+    assert s.memory_available_fraction == pytest.approx(0.15)
+    assert s.gpu_util_pct is None and s.temperature_c is None
+    assert EventDetector(PROCS, 2).update(s) == {MemoryPressure('high')}

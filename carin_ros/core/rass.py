@@ -217,7 +217,7 @@ class DesignSet:
         return Answer(events, None, False, 0.0, None, math.inf,
                       ('no candidate design runs under these events',), precomputed=False)
 
-    def model_bytes(self, db: ProfileDB | None = None) -> int:
+    def model_bytes(self) -> int:
         """Bytes of the distinct models this set may switch to (from its metrics' size)."""
         sizes: dict[tuple[str, str], float] = {}
         for a in self.answers.values():
