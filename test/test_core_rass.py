@@ -218,6 +218,10 @@ def test_lookup_is_dict_lookup_and_fallback_is_flagged():
     else:
         assert not (feasible & {a.design for a in ds.answers.values()} |
                     feasible & {r.design for r in ds.ranking})
+    critical = frozenset({MemoryPressure('critical'), Thermal()})
+    assert ds.lookup({MemoryPressure('0.5'), Thermal()}) is ds.answers[critical]
+    odd = ds.lookup({MemoryPressure('0.6')})
+    assert not odd.precomputed
     gone = frozenset({ProcessorUnavailable('cpu0'), Thermal(), LowBattery()})
     answer = ds.lookup(gone)
     if answer.design is not None:

@@ -175,11 +175,30 @@ class EventModel:
 
     # -- effects -------------------------------------------------------------------------
     def memory_factor(self, level: str) -> float:
+        """The budget factor of a named level, or of a numeric level such as ``'0.6'``."""
         levels = dict(self.memory_levels)
-        if level not in levels:
-            raise EventError(f'unknown memory pressure level {level!r} '
-                             f'(levels: {sorted(levels)})')
-        return levels[level]
+        if level in levels:
+            return levels[level]
+        try:
+            factor = float(level)
+        except ValueError:
+            factor = math.nan
+        if not 0 < factor <= 1:
+            raise EventError(f'unknown memory pressure level {level!r} (levels: '
+                             f'{sorted(levels)}, or a budget factor in (0, 1])')
+        return factor
+
+    def canonical(self, events: Iterable[Event]) -> frozenset[Event]:
+        """``events`` with numeric memory levels equal to a named level's factor renamed
+        (``memory:0.5`` -> ``memory:critical``), so lookups find the precomputed answer."""
+        by_factor = {f: name for name, f in reversed(self.memory_levels)}
+        out: set[Event] = set()
+        for e in events:
+            if isinstance(e, MemoryPressure) and e.level not in dict(self.memory_levels):
+                name = by_factor.get(self.memory_factor(e.level))
+                e = MemoryPressure(name) if name else e
+            out.add(e)
+        return frozenset(out)
 
     def effect(self, events: Iterable[Event], processors: Sequence[Processor],
                n_cores: int) -> EventEffect:

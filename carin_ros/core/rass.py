@@ -174,7 +174,9 @@ class DesignSet:
         answer = self.answers.get(key)
         if answer is not None:
             return answer
-        return self._fallback(key)
+        key = self.event_model.canonical(key)
+        answer = self.answers.get(key)
+        return answer if answer is not None else self._fallback(key)
 
     def effect(self, events: Iterable[Event]) -> EventEffect:
         return self.event_model.effect(events, self.processors, self.n_cores)
