@@ -60,3 +60,12 @@ def test_preprocess_shape_and_normalisation() -> None:
     assert tall.shape == (1, 3, 224, 224)
     with pytest.raises(ZooError, match='resize >= size'):
         ImageInput.from_dict({'size': 224, 'resize': 100}, 'here')
+
+
+def test_missing_provider_is_reported_as_such() -> None:
+    from carin_ros.core.space import Processor
+    from carin_ros.engine.session import ProcessorUnavailable
+    zoo = built_zoo()
+    gpu = Processor('gpu', provider='NoSuchExecutionProvider')
+    with pytest.raises(ProcessorUnavailable, match='NoSuchExecutionProvider'):
+        load_pipeline(zoo, 'image_classification', 'efficientnet_lite0_fp32', gpu)

@@ -495,10 +495,22 @@ def _add_to_stamp(out: Outputs, rel: str, extra: dict) -> None:
 FACE_ROLES = ('pnet', 'rnet', 'onet', 'age', 'gender')
 
 
+_CHIP_SETS: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+
 def face_chip_set(pnet: str, rnet: str, onet: str, detector: Mapping, chip: Mapping,
                   n: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Aligned (64 px, 32 px) chips of the faces that the fp32 detector finds in ``n``
-    packaged portrait pictures and their augmentations."""
+    packaged portrait pictures and their augmentations (memoised per build process)."""
+    key = fingerprint(sha256_file(pnet), sha256_file(rnet), sha256_file(onet), detector, chip,
+                      n, seed)
+    if key not in _CHIP_SETS:
+        _CHIP_SETS[key] = _face_chip_set(pnet, rnet, onet, detector, chip, n, seed)
+    return _CHIP_SETS[key]
+
+
+def _face_chip_set(pnet: str, rnet: str, onet: str, detector: Mapping, chip: Mapping,
+                   n: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     import onnxruntime as ort
 
     from carin_ros.engine.tasks.face_analysis import DetectorConfig, Mtcnn, align_chips

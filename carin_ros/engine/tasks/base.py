@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from carin_ros.core.space import Processor
-from carin_ros.engine.session import make_session
+from carin_ros.engine.session import ProcessorUnavailable, make_session
 from carin_ros.zoo.manifest import VariantSpec, ZooError, verify_file
 
 
@@ -41,6 +41,8 @@ class TaskPipeline(abc.ABC):
         verify_file(f, deep=True)
         try:
             session = make_session(f.path, self.processor)
+        except ProcessorUnavailable:
+            raise
         except RuntimeError as exc:
             raise ZooError(f'{f.path} ({self.spec.task}/{self.spec.name} {role}): cannot be '
                            f'loaded as an ONNX model: {exc}') from exc
