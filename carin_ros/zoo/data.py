@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -198,5 +197,3 @@ def load_intents(path: str = INTENTS_PATH) -> IntentSet:
                 rows.append((s.strip(), name))
     return IntentSet(intents, tuple(train), tuple(test))
 
-
-SampleFactory = Callable[[int], list]
