@@ -75,13 +75,17 @@ class Graph:
 
     def start(self, module: str, name: str | None = None,
               params: Mapping[str, Any] | None = None,
-              remap: Mapping[str, str] | None = None) -> NodeProcess:
+              remap: Mapping[str, str] | None = None,
+              executable: str | None = None) -> NodeProcess:
+        """Start ``python -m carin_ros.nodes.<module>``, or the console script ``executable``
+        (as installed next to the interpreter) when given."""
         name = name or module
         param_file = os.path.join(self.workdir, f'{name}.params.yaml')
         with open(param_file, 'w', encoding='utf-8') as f:
             yaml.safe_dump({'/**': {'ros__parameters': dict(params or {})}}, f)
-        cmd = [sys.executable, '-m', f'carin_ros.nodes.{module}', '--ros-args',
-               '-r', f'__node:={name}', '--params-file', param_file]
+        launcher = ([os.path.join(os.path.dirname(sys.executable), executable)] if executable
+                    else [sys.executable, '-m', f'carin_ros.nodes.{module}'])
+        cmd = [*launcher, '--ros-args', '-r', f'__node:={name}', '--params-file', param_file]
         for src, dst in (remap or {}).items():
             cmd += ['-r', f'{src}:={dst}']
         env = {**os.environ, **ros_env(self.domain_id), 'CARIN_ROLE': name, **self.extra_env}

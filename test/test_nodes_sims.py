@@ -104,3 +104,16 @@ def test_load_sentences_errors_name_the_file(tmp_path, name: str, body: str,
     with pytest.raises(ValueError, match=fragment) as info:
         load_sentences(str(path))
     assert str(path) in str(info.value)
+
+
+def test_console_scripts_run_as_nodes(ros_probe: Probe, graph: Graph) -> None:
+    """The entry points setup.py declares (what `ros2 run carin_ros <node>` starts)."""
+    frames = ros_probe.collect(Image, '/script/image', SENSOR_QOS)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE_QOS)
+    graph.start('camera_sim', name='cam_script', params={'rate_hz': 5.0},
+                remap={'image': '/script/image'}, executable='camera_sim')
+    graph.start('resource_monitor', name='mon_script', executable='resource_monitor')
+    ros_probe.wait_for(lambda: len(frames) >= 2 and len(diags) >= 2, 30,
+                       'output of the console scripts')
+    assert all(p.popen.args[0].endswith(('camera_sim', 'resource_monitor'))
+               for p in graph.procs)

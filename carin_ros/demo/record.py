@@ -178,7 +178,7 @@ class Recorder:
                      and r.processor != self.hog_processor]
             if moved:
                 reaction = moved[0].received - self.hog_start
-            if self.hog_end is not None:
+            if self.hog_end is not None and reaction is not None:
                 back = [r for r in seen if r.received >= self.hog_end
                         and r.processor == self.hog_processor]
                 if back:
