@@ -51,7 +51,6 @@ from carin_ros.core.policy import (
     DeviceState,
     EventDetector,
     LatencyWatch,
-    RuntimePolicy,
 )
 from carin_ros.core.profiles import Metric, ProfileDB
 from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve
@@ -64,6 +63,7 @@ from carin_ros.core.slo import (
     param_descriptors,
     validate_param,
 )
+from carin_ros.evaluation.strategies import Strategy, make_policy, parse_strategy
 from carin_ros.monitor import DiagnosticsFormatError
 from carin_ros.nodes.common import (
     DIAGNOSTICS_TOPIC,
@@ -168,6 +168,13 @@ class Manager(Node):
             read_only=True)).value
         self._status_period = self.declare_parameter('status_period_s', 1.0, float_param(
             'period of carin/slo_status', 0.1, 60.0, read_only=True)).value
+        strategy_text = self.declare_parameter('strategy', 'carin', ParameterDescriptor(
+            type=ParameterType.PARAMETER_STRING, read_only=True,
+            additional_constraints=f'one of {[s.value for s in Strategy]}',
+            description='carin: design-set lookup; static: keep the primary design, never '
+                        'switch (baseline); oodin: re-solve from scratch whenever the events '
+                        'change (baseline)')).value
+        strategy = parse_strategy(str(strategy_text))  # a bad value ends the node, named
 
         if not db_path:
             raise ValueError('carin_manager: no profile database (set "profile_db"; none found '
@@ -199,8 +206,9 @@ class Manager(Node):
                                f'sets')
         detector = EventDetector(design_set.processors, design_set.n_cores,
                                  self._detector_config)
-        self._policy = RuntimePolicy(design_set, detector,
-                                     LatencyWatch(design_set.spec, self._detector_config))
+        self._policy = make_policy(strategy, design_set, self._db, detector,
+                                   LatencyWatch(design_set.spec, self._detector_config))
+        self.get_logger().info(f'strategy {strategy}')
         self._solve_thread: threading.Thread | None = None
         self._resolve_pending: SloSpec | None = None
         self._diag_drops = 0

@@ -1,0 +1,1 @@
+"""Evaluation of CARIn against its baselines: use cases, scenarios, window metrics, reports."""
