@@ -63,7 +63,11 @@ def main() -> None:
     from carin_ros.engine.processors import discover
     processors = [p.name for p in discover() if p.is_cpu]
     db_path = quick_profile(os.path.join(work, 'profile.yaml'), [TASK], [variant], processors)
-    slo = {'tasks': [TASK], 'slo': {TASK: {'latency_p90_ms': {'max': 1000.0 / RATE_HZ}}},
+    # A latency bound the profiled designs meet with margin (the machine may be slower than
+    # the frame period allows), so the closed loop sees violations only under contention.
+    best_p90 = min(m.latency_p90_ms for m in ProfileDB.load(db_path).entries.values())
+    bound = round(max(1000.0 / RATE_HZ, 2.5 * best_p90), 1)
+    slo = {'tasks': [TASK], 'slo': {TASK: {'latency_p90_ms': {'max': bound}}},
            'objectives': {TASK: {'latency_mean_ms': {'direction': 'min', 'weight': 1.0}}}}
     slo_path = os.path.join(work, 'slo.yaml')
     with open(slo_path, 'w', encoding='utf-8') as f:
@@ -115,7 +119,7 @@ def main() -> None:
             f'{variant}) with resource_monitor (5 Hz) and carin_manager, each its own '
             f'process; a quick real profile on {", ".join(processors)}; hog pinned to the '
             f'primary design\'s core ({primary.for_task(TASK).key}) from {HOG_START_S:.0f} s '
-            f'for {HOG_S:.0f} s.\n\n'
+            f'for {HOG_S:.0f} s; SLO latency p90 <= {bound:g} ms.\n\n'
             + markdown_table(['measure', 'value'], rows)
             + f'\n\nGoals: switch within 1 s of the hog starting: '
               f'{"met" if goal_switch else "NOT met"}; no gap longer than two frame periods '
