@@ -154,7 +154,11 @@ def spec_timeline(spec: SloSpec, scenario: Scenario):
 
 
 def run_dynamic(db_path: str, scenario: Scenario, repeats: int):
-    from carin_ros.evaluation.ros_runner import run_scenario
+    from carin_ros.evaluation.ros_runner import run_scenario, warm_memory
+    from carin_ros.evaluation.scenario import MemoryHold
+    holds = [a.hold_mb for p in scenario.phases for a in p.actions if isinstance(a, MemoryHold)]
+    if holds:
+        warm_memory(max(holds))
     slo_file = os.path.join(USECASE_DIR, f'{scenario.usecase}.yaml')
     spec = SloSpec.load(slo_file)
     db = ProfileDB.load(db_path)

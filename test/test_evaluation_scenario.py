@@ -73,3 +73,19 @@ def test_errors_name_the_field(change: dict, message: str) -> None:
 def test_load_missing_file(tmp_path) -> None:
     with pytest.raises(ScenarioError, match='cannot read'):
         load(tmp_path / 'none.yaml')
+
+
+@pytest.mark.parametrize('usecase', ['uc1', 'uc2', 'uc3'])
+def test_usecase_presets_load(usecase: str) -> None:
+    from carin_ros.core.slo import SloSpec
+    spec = SloSpec.load(f'config/usecases/{usecase}.yaml')
+    assert spec.objectives and any(c.metric.is_latency for c in spec.constraints)
+
+
+def test_scenario_slo_changes_fit_its_usecase() -> None:
+    from carin_ros.core.slo import SloSpec
+    s = load('config/usecases/scenario.yaml')
+    spec = SloSpec.load(f'config/usecases/{s.usecase}.yaml')
+    for p in s.phases:
+        for name, value in s.slo_params_at(p.at_s).items():
+            spec.with_param(name, value)  # raises SloError when the name or value is wrong

@@ -67,7 +67,8 @@ class RunRecord:
 def scenario_graph(demo: DemoConfig, tasks: tuple[str, ...], manager_params: dict
                    ) -> DemoConfig:
     """The demo graph cut to ``tasks``' task nodes and the simulators feeding them, the
-    monitor and the manager (with ``manager_params``), without the demo's own hog."""
+    monitor and the manager (with ``manager_params``; task nodes get its ``profile_db``),
+    without the demo's own hog."""
     task_nodes = {t: n for t, n in demo.task_nodes().items() if t in tasks}
     missing = set(tasks) - set(task_nodes)
     if missing:
@@ -83,6 +84,9 @@ def scenario_graph(demo: DemoConfig, tasks: tuple[str, ...], manager_params: dic
             continue
         if n.executable == 'carin_manager':
             n = replace(n, parameters={**n.parameters, **manager_params})
+        elif n.executable == 'task_node' and manager_params.get('profile_db'):
+            n = replace(n, parameters={**n.parameters,
+                                       'profile_db': manager_params['profile_db']})
         nodes.append(n)
     return replace(demo, nodes=tuple(nodes), hog=None)
 
@@ -127,7 +131,7 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
     task_nodes = config.task_nodes()
     results: list[ResultRecord] = []
     switches: list[SwitchRecord] = []
-    decisions: list[Decision] = []
+    decisions: list[Decision] = []  # stamped with time.time() until the end
     load: list[LoadSample] = []
     dropped = [0]
     t_zero = [0.0]
@@ -154,7 +158,7 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
     def on_active(text: str) -> None:
         try:
             d = json.loads(text)
-            decisions.append(Decision(rel(), tuple(sorted(d['designs'].items())),
+            decisions.append(Decision(time.time(), tuple(sorted(d['designs'].items())),
                                       tuple(d.get('events', ())), float(d['decision_ms']),
                                       str(d.get('reason', ''))))
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -262,5 +266,19 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
+    # Decisions are stamped on arrival (start-up ones before the first result: t < 0).
+    decisions = [replace(d, t=d.t - t_zero[0]) for d in decisions]
     return RunRecord(strategy, repeat, tuple(results), tuple(switches), tuple(decisions),
                      tuple(load), tuple(starts), dropped[0])
+
+
+def warm_memory(hold_mb: float) -> None:
+    """Allocate and free ``hold_mb`` once: first-touch page faults in a VM are several times
+    slower than later ones, and would otherwise delay the first run's memory phase."""
+    proc = subprocess.Popen([sys.executable, '-c', HOLD_MEMORY, str(hold_mb)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait()
