@@ -73,7 +73,7 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
 
     def slow_load(design, processor):
         if design.variant == 'big':
-            time.sleep(0.5)  # a slow load (as a TensorRT engine build): serving must not wait
+            time.sleep(1.0)  # a slow load (as a TensorRT engine build): serving must not wait
         return factory(design, processor)
 
     with SwitchableRunner('tiny', slow_load, PROCS, Design('tiny', 'small', P0)) as r:
@@ -94,7 +94,7 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
         stop.set()
         t.join()
         assert outcome.status == SwitchStatus.SWITCHED and outcome.previous.variant == 'small'
-        assert outcome.build_ms >= 500
+        assert outcome.build_ms >= 1000
         assert r.design == target
         designs = [res.design.variant for res in results]
         # every request was served, first by the old design then by the new one, in order
@@ -102,10 +102,10 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
         assert designs == sorted(designs, key=lambda v: v == 'big')
         assert [res.seq for res in results] == list(range(results[0].seq,
                                                          results[0].seq + len(results)))
-        # Generous bound for a shared 2-core machine, but well under the 500 ms load: no
+        # Generous bound for a loaded 2-core machine, but well under the 1 s load: no
         # request waited for the build.
         stall = max(res.total_ms for res in results)
-        assert stall < 250, stall
+        assert stall < 600, stall
         assert r.stats().switches == 1 and r.stats().served == len(results) + 10
 
 
@@ -234,3 +234,17 @@ def test_close_serves_every_queued_request_then_closes_pipelines(paths):
     assert all(f.result(0).prediction.label.startswith('class') for f in futures)
     assert switched.result(0).status in (SwitchStatus.SWITCHED, SwitchStatus.CLOSED)
     assert all(p.closed for p in built)
+
+
+def test_builder_runs_at_lower_priority_than_serving(paths):
+    seen = {}
+    factory = factory_for(paths)
+
+    def record(design, processor):
+        seen[design.variant] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return factory(design, processor)
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with SwitchableRunner('tiny', record, PROCS, INITIAL, builder_nice=7) as r:
+        assert r.switch(Design('tiny', 'big', P0)).result(30).ok
+    assert seen == {'small': base, 'big': min(19, base + 7)}

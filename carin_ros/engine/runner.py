@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -136,11 +137,12 @@ class SwitchableRunner:
     result, if built, is discarded); a failed build leaves the current design serving. When the
     serving pipeline raises, the request fails with :class:`InferenceError` and ``on_error``
     is called (on the worker thread) so the owner can switch to a fallback design.
+    ``builder_nice`` lowers the builder thread's scheduling priority by that much.
     """
 
     def __init__(self, task: str, factory: PipelineFactory,
                  processors: Mapping[str, Processor] | Iterable[Processor], initial: Design, *,
-                 warmup_runs: int = 3, max_pending: int = 32,
+                 warmup_runs: int = 3, max_pending: int = 32, builder_nice: int = 10,
                  on_switch: Callable[[SwitchOutcome], None] | None = None,
                  on_error: Callable[[Design, BaseException], None] | None = None) -> None:
         if initial.task != task:
@@ -152,6 +154,7 @@ class SwitchableRunner:
         self._processors = (dict(processors) if isinstance(processors, Mapping)
                             else {p.name: p for p in processors})
         self._warmup_runs = warmup_runs
+        self._builder_nice = builder_nice
         self._max_pending = max_pending
         self._on_switch = on_switch
         self._on_error = on_error
@@ -296,6 +299,14 @@ class SwitchableRunner:
         return _Slot(design, processor, pipeline)
 
     def _build_loop(self) -> None:
+        # Lower the builder's priority (Linux: per thread) so that a build sharing a core with
+        # the serving thread gives way to it; 0 leaves it as is.
+        if self._builder_nice > 0 and hasattr(os, 'setpriority'):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                               os.getpriority(os.PRIO_PROCESS, 0) + self._builder_nice)
+            except OSError as exc:
+                log.debug('%s: cannot lower the builder priority: %s', self.task, exc)
         while True:
             with self._cond:
                 while self._want is None and not self._closed:
