@@ -184,17 +184,19 @@ class DetectorConfig:
                                      f'to enter_available/exit_available')
                 hold = {k: body[k] for k in ('enter_hold_s', 'exit_hold_s') if k in body}
                 kwargs['memory'] = tuple(
-                    (str(level), _threshold({**hold, **dict(t)},
+                    (str(level), _threshold({**hold, **_mapping(
+                        t, f'{source}: detection.memory.levels.{level}')},
                                             ('enter_available', 'exit_available'),
                                             Threshold(0.0, 0.0, 0.0, 2.0, rising=False),
                                             f'{source}: detection.memory.levels.{level}'))
                     for level, t in body['levels'].items())
             if 'unavailable' in data:
                 kwargs['unavailable_exit_hold_s'] = _num(
-                    dict(data['unavailable']).get('exit_hold_s', base.unavailable_exit_hold_s),
+                    _mapping(data['unavailable'], f'{source}: detection.unavailable').get(
+                        'exit_hold_s', base.unavailable_exit_hold_s),
                     f'{source}: detection.unavailable.exit_hold_s')
             if 'latency' in data:
-                body = dict(data['latency'])
+                body = _mapping(data['latency'], f'{source}: detection.latency')
                 extra = set(body) - {'window', 'violations', 'hold_s'}
                 if extra:
                     raise EventError(f'{source}: detection.latency: unknown keys {sorted(extra)}')
@@ -210,6 +212,12 @@ class DetectorConfig:
             if str(exc).startswith(source):
                 raise
             raise EventError(f'{source}: detection: {exc}') from exc
+
+
+def _mapping(value: object, where: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise EventError(f'{where} must be a mapping, got {value!r}')
+    return dict(value)
 
 
 def _num(value: object, where: str) -> float:

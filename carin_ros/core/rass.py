@@ -262,6 +262,8 @@ class DesignSet:
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = '<dict>') -> DesignSet:
+        if not isinstance(data, Mapping):
+            raise ValueError(f'{source}: not a design set (top level must be a mapping)')
         try:
             if data.get('schema_version') != SCHEMA_VERSION:
                 raise ValueError(f'schema_version is {data.get("schema_version")!r}, '
@@ -294,7 +296,7 @@ class DesignSet:
             if frozenset() not in out.answers:
                 raise ValueError('answers lack the no-event entry "none"')
             return out
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ValueError(f'{source}: not a design set: {exc!s}') from exc
 
     def save(self, path: str | os.PathLike) -> None:

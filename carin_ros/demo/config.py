@@ -140,7 +140,7 @@ def parse(data: Any, source: str = '<dict>') -> DemoConfig:
         name, exe = item.get('name'), item.get('executable')
         if not isinstance(name, str) or not name.isidentifier():
             raise DemoConfigError(f'{source}: {where}.name must be a node name, got {name!r}')
-        if exe not in EXECUTABLES:
+        if not isinstance(exe, str) or exe not in EXECUTABLES:
             raise DemoConfigError(f'{source}: {where}.executable {exe!r} is not one of '
                                   f'{sorted(EXECUTABLES)}')
         params = item.get('parameters') or {}
