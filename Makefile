@@ -6,8 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 MODEL_DIR ?= models/build
-# Each make invocation gets its own DDS domain so parallel runs never cross-talk.
-ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 200) + 10 )))
+# Each make invocation gets its own DDS domain (1..101, the range that is safe with the default
+# port mapping on Linux) so parallel runs never cross-talk.
+ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 101) + 1 )))
 export ROS_DOMAIN_ID
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export CARIN_MODEL_DIR ?= $(abspath $(MODEL_DIR))
@@ -45,8 +46,9 @@ $(STAMPS)/models: $(STAMPS)/install models/zoo.yaml $(wildcard carin_ros/zoo/*.p
 models: $(STAMPS)/models
 
 # The demo graph from config/demo.yaml, without a ROS install (pip wheels), for a fixed time.
+# The graph file sets FASTDDS_DEFAULT_PROFILES_FILE (config/fastdds.xml) for 640x480 frames.
 demo: $(STAMPS)/models
-	FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA $(PY) -m carin_ros.demo --config config/demo.yaml
+	$(PY) -m carin_ros.demo --config config/demo.yaml
 
 # Benchmarks: each script rewrites its own section of docs/benchmarks.md (and docs/results.md).
 bench: $(STAMPS)/models
