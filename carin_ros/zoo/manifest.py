@@ -177,6 +177,20 @@ def _read_yaml(path: str) -> Any:
         raise ZooError(f'{path}: malformed YAML: {exc}') from exc
 
 
+def contained_path(root: str, path: str, where: str) -> str:
+    """``path`` (relative to ``root``) as an absolute path that must lie inside ``root``.
+
+    Manifests are data: an entry such as ``../../etc/passwd``, an absolute path elsewhere or a
+    symlink leading out of the model folder is rejected (:class:`ZooError` naming the field).
+    """
+    full = os.path.normpath(os.path.join(root, path))
+    real_root, real = os.path.realpath(root), os.path.realpath(full)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise ZooError(f'{where}: {path!r} resolves to {real}, outside the model folder '
+                       f'{real_root}')
+    return full
+
+
 def parse_variant(task: str, kind: str, data: Any, root: str, where: str,
                   origin: str = 'recipe') -> VariantSpec:
     """A :class:`VariantSpec` from its manifest mapping; ``where`` names file and field."""
@@ -205,7 +219,7 @@ def parse_variant(task: str, kind: str, data: Any, root: str, where: str,
             size = int(f['size'])
         except (TypeError, ValueError) as exc:
             raise ZooError(f'{fw}.size: must be an integer') from exc
-        specs.append(FileSpec(str(role), os.path.normpath(os.path.join(root, path)),
+        specs.append(FileSpec(str(role), contained_path(root, path, f'{fw}.path'),
                               str(f['sha256']), size))
     for key in ('input', 'params'):
         if key in data and not isinstance(data[key], Mapping):
