@@ -81,7 +81,7 @@ class SwitchFigure:
 
 
 def switch_stalls(model_dir: str | None, processors: Sequence[Processor],
-                  seconds_between: float = 1.0) -> list[SwitchFigure]:
+                  seconds_between: float = 1.0, builder_nice: int = 5) -> list[SwitchFigure]:
     """Serve the smallest image variant back-to-back and switch designs under load."""
     from carin_ros.zoo.manifest import Zoo
     zoo = Zoo.load(model_dir)
@@ -101,7 +101,8 @@ def switch_stalls(model_dir: str | None, processors: Sequence[Processor],
     results: list[tuple[float, Result]] = []
     stop = threading.Event()
     figures = []
-    with SwitchableRunner(task, zoo_factory(zoo), processors, plan[0]) as runner:
+    with SwitchableRunner(task, zoo_factory(zoo), processors, plan[0],
+                          builder_nice=builder_nice) as runner:
         def client() -> None:
             while not stop.is_set():
                 res = runner.infer(sample, timeout=60)
@@ -141,9 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     start = time.monotonic()
     db = ensure_profiles(args.profiles, args.model_dir)
-    figures = switch_stalls(args.model_dir, discover())
-    stall_rows = [[f'{f.src.key} -> {f.dst.key}', f.build_ms, f.served_during, f.base_p50_ms,
-                   f.base_p99_ms, f.stall_ms, f.gap_ms] for f in figures]
+    stall_rows = []
+    for nice in (0, 5):
+        for f in switch_stalls(args.model_dir, discover(), builder_nice=nice):
+            stall_rows.append([f'{f.src.key} -> {f.dst.key}', nice, f.build_ms, f.served_during,
+                               f.base_p50_ms, f.base_p99_ms, f.stall_ms, f.gap_ms])
     body = f"""Profiles: `{os.path.relpath(args.profiles)}` (device {db.device}, zoo
 {db.zoo_version}, onnxruntime {db.meta.get('onnxruntime', '?')}, settings
 {db.meta.get('settings', {})}). The machine was shared with other work while measuring, so
@@ -164,9 +167,10 @@ A client thread sends requests back to back while the runner builds and warms th
 on its builder thread and swaps it in. *stall* is the worst request latency (queue wait +
 inference) between the switch request and the swap; *gap* the longest time between two
 completed requests in that window; baseline p50/p99 are the old design's request latency in
-the half second before. No request was lost (sequence numbers contiguous).
+the half second before. No request was lost (sequence numbers contiguous). *nice*: the
+builder thread's nice increment (`builder_nice`; 5 is the default).
 
-{markdown_table(['switch', 'build+warm-up ms', 'served during', 'baseline p50 ms',
+{markdown_table(['switch', 'nice', 'build+warm-up ms', 'served during', 'baseline p50 ms',
                  'baseline p99 ms', 'stall ms', 'gap ms'], stall_rows)}
 
 _Took {time.monotonic() - start:.0f} s._

@@ -137,12 +137,15 @@ class SwitchableRunner:
     result, if built, is discarded); a failed build leaves the current design serving. When the
     serving pipeline raises, the request fails with :class:`InferenceError` and ``on_error``
     is called (on the worker thread) so the owner can switch to a fallback design.
-    ``builder_nice`` lowers the builder thread's scheduling priority by that much.
+    ``builder_nice`` lowers the builder thread's scheduling priority by that much (Linux nice
+    levels): a build that shares the serving core then takes about a quarter of it at 5, so
+    serving barely slows, while under heavy outside load the build itself slows accordingly
+    (at 10 a build took two minutes with a load average of 10 on two cores); 0 disables it.
     """
 
     def __init__(self, task: str, factory: PipelineFactory,
                  processors: Mapping[str, Processor] | Iterable[Processor], initial: Design, *,
-                 warmup_runs: int = 3, max_pending: int = 32, builder_nice: int = 10,
+                 warmup_runs: int = 3, max_pending: int = 32, builder_nice: int = 5,
                  on_switch: Callable[[SwitchOutcome], None] | None = None,
                  on_error: Callable[[Design, BaseException], None] | None = None) -> None:
         if initial.task != task:
