@@ -120,7 +120,15 @@ def run_static(db: ProfileDB, source: ProfileDB | None, model: EventModel, quick
     for uc in USECASES:
         spec = SloSpec.load(os.path.join(USECASE_DIR, f'{uc}.yaml'))
         t0 = time.perf_counter()
-        res = compare_usecase(uc, db, spec, model, source,
+        covers = False
+        if source is not None:
+            try:
+                source.design_space(spec.tasks)
+                covers = True
+            except ProfileError:
+                print(f'static {uc}: transferred skipped (the other configuration\'s profile '
+                      f'lacks a task)', file=sys.stderr)
+        res = compare_usecase(uc, db, spec, model, source if covers else None,
                               nsga_generations=20 if quick else 40)
         print(f'static {uc}: {time.perf_counter() - t0:.1f} s', flush=True)
         pareto_plot(res, db, os.path.join(RESULTS_DIR, f'pareto_{uc}.png'))
@@ -132,7 +140,7 @@ def run_static(db: ProfileDB, source: ProfileDB | None, model: EventModel, quick
         for res in out:
             for r in res.results:
                 w.writerow([res.usecase, r.approach, ' '.join(sorted(e.key for e in r.events)),
-                            r.design.key if r.design else '', f'{r.score:.6f}', r.feasible,
+                            str(r.design) if r.design else '', f'{r.score:.6f}', r.feasible,
                             r.storage_bytes, f'{r.time_s:.6f}'])
     return out
 
