@@ -690,6 +690,37 @@ def solve(db: ProfileDB, spec: SloSpec, event_model: EventModel | None = None,
     return out
 
 
+def solve_or_closest(db: ProfileDB, spec: SloSpec, event_model: EventModel | None = None,
+                     max_simultaneous: int = 2, keep: int = 50
+                     ) -> tuple[DesignSet, InfeasibleSLOError | None]:
+    """:func:`solve`, or, when the SLOs are infeasible, a design set that serves the closest
+    design (smallest normalised violation) without events, plus the error that says which
+    constraints no design meets.
+
+    The fallback set is solved on the objectives alone (constraints dropped, so its
+    ``spec`` has none and a runtime latency watch does not chase bounds nothing meets);
+    every answer in it is marked infeasible. Raises the error when not even a closest design
+    exists (every design uses an unavailable processor).
+    """
+    try:
+        return solve(db, spec, event_model, max_simultaneous, keep), None
+    except InfeasibleSLOError as exc:
+        if exc.closest is None or exc.metrics is None:
+            raise
+        error = exc
+    out = solve(db, replace(spec, constraints=()), event_model, max_simultaneous, keep)
+    note = ('SLOs infeasible: chosen on the objectives alone',)
+    for events, answer in list(out.answers.items()):
+        out.answers[events] = replace(answer, feasible=False, score=0.0,
+                                      violated=answer.violated or note)
+    out.designs[error.closest] = error.metrics
+    metrics, missed, violation = check(spec, error.closest, error.metrics, out.effect(()),
+                                       out.memory_reference_mb)
+    out.answers[frozenset()] = Answer(frozenset(), error.closest, False, 0.0, metrics,
+                                      violation, missed or error.violated)
+    return out, error
+
+
 def resolve(db: ProfileDB, spec: SloSpec, events: Iterable[Event],
             event_model: EventModel | None = None, solver: Solver | None = None,
             memory_reference_mb: float | None = None) -> Answer:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
@@ -81,7 +82,13 @@ def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
     executor: Executor = (SingleThreadedExecutor() if threads <= 1
                           else MultiThreadedExecutor(num_threads=threads))
     try:
-        node = make_node()
+        try:
+            node = make_node()
+        except (ValueError, OSError, RuntimeError, ParameterException) as exc:
+            # Bad configuration: one clear line (it names the file and field), exit code 2,
+            # nothing left running.
+            print(f'error: {exc}', file=sys.stderr, flush=True)
+            return 2
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

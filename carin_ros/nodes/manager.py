@@ -53,7 +53,7 @@ from carin_ros.core.policy import (
     LatencyWatch,
 )
 from carin_ros.core.profiles import Metric, ProfileDB
-from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve
+from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve, solve_or_closest
 from carin_ros.core.slo import (
     APP,
     ParamInfo,
@@ -79,6 +79,8 @@ from carin_ros.nodes.diagnostics import find_device_sample
 from carin_ros.nodes.paths import project_file
 
 SLO_PREFIXES = ('slo.', 'objectives.', 'rates.')
+REQUEST_TIMEOUT_S = 10.0
+"""A parameter request to a task node unanswered this long is sent again."""
 
 
 def default_profile_db() -> str:
@@ -129,6 +131,9 @@ class TaskLink:
     confirmed: str = ''
     serving: str = ''
     in_flight: bool = False
+    verifying: bool = False
+    verify_started: float = 0.0
+    rejected: str = ''
     requested_at: float = 0.0
     reason: str = ''
     latencies: deque = field(default_factory=lambda: deque(maxlen=60))
@@ -175,6 +180,15 @@ class Manager(Node):
                         'switch (baseline); oodin: re-solve from scratch whenever the events '
                         'change (baseline)')).value
         strategy = parse_strategy(str(strategy_text))  # a bad value ends the node, named
+        self._stale_after = self.declare_parameter('device_state_timeout_s', 3.0, float_param(
+            'device state older than this is stale: designs are kept and it is reported',
+            0.1, 600.0, read_only=True)).value
+        self._verify_period = self.declare_parameter('verify_period_s', 2.0, float_param(
+            'how often each task node\'s design parameter is read back (a restarted node '
+            'gets its design again); 0 disables', 0.0, 600.0, read_only=True)).value
+        model_dir = self.declare_parameter('model_dir', '', text_param(
+            'model zoo whose version the profile database must match (empty: the default '
+            'zoo when one is built; none: no check)', read_only=True)).value
 
         if not db_path:
             raise ValueError('carin_manager: no profile database (set "profile_db"; none found '
@@ -182,6 +196,7 @@ class Manager(Node):
         if not slo_path:
             raise ValueError('carin_manager: parameter "slo_file" is required')
         self._db = ProfileDB.load(db_path)
+        check_zoo_version(self._db, db_path, model_dir)
         spec = SloSpec.load(slo_path)
         self._event_model = EventModel.load(events_path) if events_path else EventModel()
         self._detector_config = (DetectorConfig.load(events_path) if events_path
@@ -200,7 +215,12 @@ class Manager(Node):
 
         self._lock = threading.RLock()
         t0 = time.perf_counter()
-        design_set = self._solve(spec)  # a start-up failure (infeasible SLOs) ends the node
+        design_set, infeasible = solve_or_closest(
+            self._db, spec, self._event_model, max_simultaneous=self._max_simultaneous)
+        self._infeasible: str = '' if infeasible is None else str(infeasible)
+        if infeasible is not None:
+            self.get_logger().error(f'SLOs infeasible at start-up; serving the closest design '
+                                    f'until the SLOs change: {infeasible}')
         self.get_logger().info(f'RASS solved in {time.perf_counter() - t0:.2f} s: primary '
                                f'{design_set.primary.design}, {len(design_set.answers)} event '
                                f'sets')
@@ -213,6 +233,9 @@ class Manager(Node):
         self._resolve_pending: SloSpec | None = None
         self._diag_drops = 0
         self._last_decision: Decision | None = None
+        self._last_sample = time.monotonic()  # start-up counts as fresh
+        self._stale = False
+        self._next_verify = time.monotonic() + self._verify_period
 
         pairs = dict(p.split('=', 1) for p in node_map if '=' in p)
         self._links = {t: TaskLink(t, pairs.get(t, t), AsyncParameterClient(self, pairs.get(
@@ -288,8 +311,10 @@ class Manager(Node):
             except InfeasibleSLOError as exc:
                 self.get_logger().error(f'new SLOs are infeasible, keeping the previous design '
                                         f'set: {exc}')
+                self._infeasible = f'new SLOs not applied: {exc}'
                 self._publish_switch({'kind': 'resolve_failed', 'error': str(exc)})
                 continue
+            self._infeasible = ''
             with self._lock:
                 self._policy.set_design_set(design_set)
                 decision = self._policy.decide(time.time())
@@ -307,6 +332,11 @@ class Manager(Node):
             return
         if sample is None:
             return
+        self._last_sample = time.monotonic()
+        if self._stale:
+            self._stale = False
+            self.get_logger().info('device state is fresh again')
+            self._publish_switch({'kind': 'device_state_fresh'})
         with self._lock:
             decision = self._policy.update(DeviceState.from_sample(sample))
         self._apply(decision, 'device state')
@@ -368,10 +398,56 @@ class Manager(Node):
             self._apply(decision, f'{task}: {processor} failed')
 
     def _tick(self) -> None:
-        with self._lock:
-            decision = self._policy.decide(time.time())
-        self._apply(decision, 'event expired')
+        age = time.monotonic() - self._last_sample
+        if age > self._stale_after and not self._stale:
+            self._stale = True
+            with self._lock:
+                design = self._policy.design
+            kept = design.as_dict() if design is not None else {}
+            self.get_logger().warning(f'no device state for {age:.1f} s (resource monitor '
+                                      f'silent?): device state stale, keeping {kept}')
+            self._publish_switch({'kind': 'device_state_stale', 'age_s': round(age, 2),
+                                  'kept': kept})
+        if not self._stale:
+            # Stale device state: events are not re-evaluated, the current design stays.
+            with self._lock:
+                decision = self._policy.decide(time.time())
+            self._apply(decision, 'event expired')
+        self._verify()
         self._reconcile()
+
+    def _verify(self) -> None:
+        """Read back each task node's design; a node that lost it (restarted) gets it again."""
+        if not self._verify_period or time.monotonic() < self._next_verify:
+            return
+        self._next_verify = time.monotonic() + self._verify_period
+        now = time.monotonic()
+        for link in self._links.values():
+            if link.verifying and now - link.verify_started > REQUEST_TIMEOUT_S:
+                link.verifying = False  # the request went to a node that died: ask again
+            if link.in_flight or not link.confirmed or link.confirmed != link.desired or \
+                    link.confirmed == link.rejected or link.verifying or \
+                    not link.client.services_are_ready():
+                continue
+            link.verifying, link.verify_started = True, now
+            fut = link.client.get_parameters(['design'])
+            fut.add_done_callback(lambda f, link=link: self._verified(link, f))
+
+    def _verified(self, link: TaskLink, fut: Any) -> None:
+        link.verifying = False
+        try:
+            value = fut.result().values[0].string_value
+        except Exception as exc:
+            self._log.warn(f'verify-{link.node}', f'reading the design of {link.node} failed: '
+                                                  f'{exc}')
+            return
+        if link.in_flight or not link.confirmed or value == link.confirmed:
+            return
+        self.get_logger().warning(f'{link.node} serves {value or "its default design"}, not '
+                                  f'{link.confirmed} (restarted?): re-applying its design')
+        self._publish_switch({'kind': 'design_reapplied', 'task': link.task,
+                              'found': value, 'design': link.confirmed})
+        link.confirmed = ''
 
     # -- switching -----------------------------------------------------------------------------
     def _apply(self, decision: Decision, why: str, force: bool = False) -> None:
@@ -403,6 +479,11 @@ class Manager(Node):
     def _reconcile(self) -> None:
         """Send each task node its desired design until it has accepted it."""
         for link in self._links.values():
+            if link.in_flight and time.time() - link.requested_at > REQUEST_TIMEOUT_S:
+                # No answer (the node died after the request was sent): send it again.
+                self._log.warn(f'timeout-{link.node}', f'{link.node} did not answer the design '
+                                                       f'request: retrying')
+                link.in_flight = False
             if link.in_flight or not link.desired or link.desired == link.confirmed:
                 continue
             if not link.client.services_are_ready():
@@ -428,7 +509,7 @@ class Manager(Node):
                                   'ack_ms': round((time.time() - link.requested_at) * 1e3, 1)})
         else:
             self.get_logger().error(f'{link.node} rejected design {key}: {result.reason}')
-            link.confirmed = key  # do not retry a rejected design in a loop
+            link.confirmed = link.rejected = key  # do not retry a rejected design in a loop
 
     def _publish_switch(self, entry: dict) -> None:
         entry = {'stamp': time.time(), **entry}
@@ -454,6 +535,11 @@ class Manager(Node):
                                   'samples': int(lat.size), 'checks': checks,
                                   'met': all(ch['met'] is not False for ch in checks)}
         out['diagnostics_dropped'] = self._diag_drops
+        age = time.monotonic() - self._last_sample
+        out['device_state'] = {'stale': self._stale, 'age_s': round(age, 2)}
+        if self._infeasible:
+            out['met'] = False
+            out['infeasible'] = self._infeasible
         self._status_pub.publish(String(data=json.dumps(out)))
 
     def _get_design_set(self, request: Trigger.Request, response: Trigger.Response
@@ -468,6 +554,27 @@ class Manager(Node):
                         'event_set': event_key(current.events)},
             'design_set': design_set.to_dict()}, sort_keys=False)
         return response
+
+
+def check_zoo_version(db: ProfileDB, db_path: str, model_dir: str) -> None:
+    """Refuse a profile database measured on another zoo version than the one deployed.
+
+    ``model_dir`` 'none' skips the check; empty uses the default zoo when one is built.
+    """
+    if model_dir == 'none':
+        return
+    from carin_ros.zoo.manifest import Zoo, ZooError, default_model_dir
+    folder = model_dir or default_model_dir()
+    if not model_dir and not os.path.isfile(os.path.join(folder, 'manifest.yaml')):
+        return
+    try:
+        zoo = Zoo.load(folder)
+    except ZooError as exc:
+        raise ValueError(f'carin_manager: cannot check the zoo version: {exc}') from exc
+    if db.zoo_version and zoo.version and db.zoo_version != zoo.version:
+        raise ValueError(f'carin_manager: profile database {db_path} was measured on zoo '
+                         f'version {db.zoo_version}, but the zoo at {zoo.root} is version '
+                         f'{zoo.version}: re-profile (carin-profile) or deploy the matching zoo')
 
 
 def _observed(metric: Metric, latencies: np.ndarray, stamps: list[float]) -> float | None:

@@ -60,11 +60,19 @@ class Inbound:
     received: float  # time.time()
 
 
-def load_processors(profile_db: str) -> tuple[Processor, ...]:
-    """The processors designs may name: the profile DB's, or this host's discovered ones."""
+def load_processors(profile_db: str, zoo_version: str = '') -> tuple[Processor, ...]:
+    """The processors designs may name: the profile DB's, or this host's discovered ones.
+
+    A profile database measured on another zoo version than ``zoo_version`` is refused.
+    """
     if profile_db:
         from carin_ros.core.profiles import ProfileDB
-        return ProfileDB.load(profile_db).processors
+        db = ProfileDB.load(profile_db)
+        if db.zoo_version and zoo_version and db.zoo_version != zoo_version:
+            raise ValueError(f'task_node: profile database {profile_db} was measured on zoo '
+                             f'version {db.zoo_version}, but the zoo is version {zoo_version}: '
+                             f're-profile (carin-profile) or deploy the matching zoo')
+        return db.processors
     from carin_ros.engine.processors import discover
     return discover()
 
@@ -118,6 +126,10 @@ class TaskNode(Node):
             'period of the /diagnostics health status', 0.05, 60.0, read_only=True)).value
         warmup = self.declare_parameter('warmup_runs', 3, int_param(
             'inferences a new design runs before it serves', 0, 100, read_only=True)).value
+        self._fail_after = self.declare_parameter('failures_before_report', 3, int_param(
+            'consecutive inference failures of the serving design before it is reported '
+            'failed on switch_events (the manager then falls back)', 1, 1000,
+            read_only=True)).value
         initial = self.declare_parameter('design', '', text_param(
             'serving design as variant@processor; setting it hot-swaps the design')).value
         if not self._task:
@@ -131,7 +143,7 @@ class TaskNode(Node):
                              f'{self._zoo.root} (tasks: {", ".join(self._zoo.tasks)})')
         self._kind = self._zoo.kind(self._task)
         self._variants = tuple(v.name for v in self._zoo.variants(self._task))
-        self._processors = {p.name: p for p in load_processors(profile_db)}
+        self._processors = {p.name: p for p in load_processors(profile_db, self._zoo.version)}
         design = self._parse_design(initial) if initial else Design(
             self._task, self._variants[0], next(iter(self._processors)))
         self._hostname = socket.gethostname()
@@ -144,6 +156,8 @@ class TaskNode(Node):
             maxlen=window)
         self._last_switch: SwitchOutcome | None = None
         self._stopping = threading.Event()
+        self._consecutive_failures = 0
+        self._reported: Design | None = None
 
         self._results = self.create_publisher(String, 'results', RELIABLE_QOS)
         self._switches = self.create_publisher(String, 'switch_events', RELIABLE_QOS)
@@ -151,7 +165,8 @@ class TaskNode(Node):
         self._vision = _VisionPublishers.create(self)
 
         self._runner = SwitchableRunner(self._task, zoo_factory(self._zoo), self._processors,
-                                        design, warmup_runs=warmup, on_switch=self._on_switch)
+                                        design, warmup_runs=warmup, on_switch=self._on_switch,
+                                        on_error=self._on_serving_error)
         self.get_logger().info(f'{self._task} ({self._kind}) serving {design.key}; '
                                f'processors: {", ".join(self._processors)}')
         if self._vision is not None:
@@ -220,6 +235,23 @@ class TaskNode(Node):
             threading.Thread(target=self.set_parameters, args=(
                 [Parameter('design', value=self._runner.design.key)],), daemon=True).start()
 
+    def _on_serving_error(self, design: Design, exc: BaseException) -> None:
+        """Runner callback (serving thread): after ``failures_before_report`` consecutive
+        failures of one design, report it failed once on switch_events, as a failed switch
+        is; the manager marks its processor unavailable and switches to the design set's
+        answer for that event (the task node itself never picks a design)."""
+        with self._lock:
+            self._consecutive_failures += 1
+            if self._consecutive_failures < self._fail_after or self._reported == design:
+                return
+            self._reported = design
+        error = f'serving failed {self._consecutive_failures} times: {type(exc).__name__}: {exc}'
+        self.get_logger().error(f'{design.key}: {error}; reporting it failed')
+        self._switches.publish(String(data=json.dumps({
+            'schema': SWITCH_SCHEMA, 'task': self._task, 'stamp': time.time(),
+            'design': design.key, 'previous': design.key, 'status': 'failed',
+            'kind': 'serving_failed', 'build_ms': 0.0, 'error': error})))
+
     # -- input and worker ----------------------------------------------------------------------
     def _on_input(self, msg: Any) -> None:
         header = getattr(msg, 'header', None)
@@ -275,6 +307,9 @@ class TaskNode(Node):
             with self._lock:
                 counters = dict(self._counters)
                 self._latencies.append((time.monotonic(), result.latency_ms))
+                self._consecutive_failures = 0
+                if self._reported is not None and self._reported != result.design:
+                    self._reported = None
             try:
                 self._results.publish(String(data=result_json(self._task, item, result,
                                                               counters)))
