@@ -403,6 +403,29 @@ def _close_quietly(slot: _Slot) -> None:
         slot.pipeline.close()
     except Exception:
         log.exception('closing %s raised', slot.design.key)
+    release_free_memory()
+
+
+_LIBC: Any = None
+
+
+def release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Loading and closing ONNX Runtime sessions at every switch fragments the glibc heap: in
+    a long run the serving process grew ~2.5 MB per switch without this, flat with it
+    (docs/reliability.md).
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            libc = ctypes.CDLL('libc.so.6')
+            _LIBC = libc if hasattr(libc, 'malloc_trim') else False
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def zoo_factory(zoo: Any) -> PipelineFactory:
