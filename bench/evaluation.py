@@ -308,10 +308,17 @@ def targets(static: list[StaticResult], runs, scenario: Scenario) -> list[str]:
         steady = [x for rec, _ in runs if rec.strategy is Strategy.CARIN for x in rec.load
                   if x.t < (scenario.phases[1].at_s if len(scenario.phases) > 1 else 1e9)]
         if steady:
-            loads = np.array([x.core_pct for x in steady])
+            loads = np.median(np.array([x.core_pct for x in steady]), axis=0)
             out.append('* Background: median per-core load before the first hog (other jobs '
                        'on this shared machine plus the graph itself): '
-                       + ' / '.join(f'{v:.0f}%' for v in np.median(loads, axis=0)) + '.')
+                       + ' / '.join(f'{v:.0f}%' for v in loads) + '.'
+                       + (' The machine was already saturated before any disturbance of the '
+                          'scenario: the resource monitor sees every core overloaded from the '
+                          'start, measured latencies exceed the profiled ones for every design, '
+                          'and the contention figures describe behaviour on an overloaded '
+                          'machine rather than the controlled disturbances. Re-run '
+                          '`python -m bench.evaluation` on an idle machine for the intended '
+                          'comparison.' if float(loads.min()) >= 80.0 else ''))
     return out
 
 
