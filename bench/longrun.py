@@ -13,6 +13,7 @@ Run alone: ``python -m bench.longrun`` (10 minutes plus ~1 minute start/stop), o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -94,12 +95,16 @@ def run(minutes: float, switch_s: float, rate_hz: float, warmup_s: float,
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
 
-    def on_result(task: str) -> None:
+    first_seq: dict[str, int] = {}
+
+    def on_result(task: str, data: str) -> None:
         results[task] += 1
+        if task not in first_seq:  # results before the subscription matched: seq counts them
+            first_seq[task] = int(json.loads(data)['seq'])
 
     for task, spec in config.task_nodes().items():
         node.create_subscription(String, spec.topic('results'),
-                                 lambda _m, t=task: on_result(t), RELIABLE_QOS)
+                                 lambda m, t=task: on_result(t, m.data), RELIABLE_QOS)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: status.update(_status_values(m)), RELIABLE_QOS)
     image_node = config.task_nodes()[IMAGE_TASK].name
@@ -175,7 +180,8 @@ def run(minutes: float, switch_s: float, rate_hz: float, warmup_s: float,
         rclpy.shutdown(context=context)
     return {'minutes': minutes, 'elapsed_s': elapsed, 'warmup_s': warmup_s, 'rate_hz': rate_hz,
             'series': series, 'switches': switches, 'status': final_status,
-            'results': final_results, 'serving': final_serving, 'log_dir': log_dir}
+            'results': final_results, 'serving': final_serving, 'log_dir': log_dir,
+            'first_seq': dict(first_seq)}
 
 
 def analyse(run_out: dict) -> tuple[str, bool]:
@@ -212,9 +218,11 @@ def analyse(run_out: dict) -> tuple[str, bool]:
         served = int(st.get('served', -1))
         drops = {c: int(st.get(f'dropped.{c}', 0)) for c in COUNTERS}
         got = run_out['results'][task]
-        balanced = received == served + sum(drops.values()) and got == served
+        early = run_out['first_seq'].get(task, 0)
+        balanced = received == served + sum(drops.values()) and got + early == served
         ok &= balanced
-        acc_rows.append([task, received, served, got, ', '.join(f'{k} {v}' for k, v in
+        acc_rows.append([task, received, served, f'{got} (+{early} before it listened)',
+                         ', '.join(f'{k} {v}' for k, v in
                                                                  drops.items() if v) or 'none',
                          'yes' if balanced else 'NO'])
     body += ['Accounting after the inputs stopped (received by the node = served + counted '

@@ -1,0 +1,111 @@
+"""Bad input through running task nodes: every bad message is dropped and counted, a rate-
+limited warning names the reason, and results keep flowing for the good ones."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import Graph, Probe
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from carin_ros.engine.decode import encode_image
+from carin_ros.nodes.common import RELIABLE_QOS
+
+IMAGE, TEXT = 'image_classification', 'text_classification'
+
+
+def _status(box: list, task: str) -> dict[str, str]:
+    for _, msg in reversed(box):
+        for s in msg.status:
+            if s.name == f'carin_ros: task {task}':
+                return {kv.key: kv.value for kv in s.values}
+    return {}
+
+
+def _image(fields: tuple) -> Image:
+    width, height, encoding, big, step, data = fields
+    return Image(width=width, height=height, encoding=encoding, is_bigendian=big, step=step,
+                 data=data)
+
+
+def _bad_images() -> list[Image]:
+    good = encode_image(np.zeros((8, 8, 3), np.uint8))
+    return [
+        _image((8, 8, 'yuv422', 0, 16, bytes(128))),            # unsupported encoding
+        _image((8, 8, 'rgb8', 0, 24, bytes(100))),              # step*height != data size
+        _image((0, 8, 'rgb8', 0, 0, b'')),                      # zero width
+        _image((8, 0, 'rgb8', 0, 24, b'')),                     # zero height
+        _image((7680, 4320, 'rgb8', 0, 7680 * 3, b'')),         # 8K: over the pixel limit
+        _image((8, 8, 'mono16', 7, 16, bytes(128))),            # byte-order flag not 0/1
+        _image((*good[:4], 23, good[5])),                        # step shorter than a row
+    ]
+
+
+def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: Graph) -> None:
+    from carin_ros.zoo.manifest import Zoo
+    zoo = Zoo.load()
+    small = {t: min(zoo.variants(t), key=lambda v: v.size_bytes).name for t in (IMAGE, TEXT)}
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE_QOS)
+    results = {t: ros_probe.collect(String, f'/{t}/results', RELIABLE_QOS) for t in (IMAGE,
+                                                                                     TEXT)}
+    img = graph.start('task_node', name='ic', params={
+        'task': IMAGE, 'design': f'{small[IMAGE]}@cpu0', 'health_period_s': 0.3,
+        'warmup_runs': 1}, remap={'image': '/bad/image', 'results': f'/{IMAGE}/results'})
+    txt = graph.start('task_node', name='tc', params={
+        'task': TEXT, 'design': f'{small[TEXT]}@cpu1', 'health_period_s': 0.3,
+        'queue_size': 2, 'warmup_runs': 1},
+        remap={'text': '/bad/text', 'results': f'/{TEXT}/results'})
+    # Reliable publishers with deep queues, so no message is lost before the node sees it.
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    deep = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    img_pub = ros_probe.node.create_publisher(Image, '/bad/image', deep)
+    txt_pub = ros_probe.node.create_publisher(String, '/bad/text', deep)
+    good_img = _image(encode_image(np.full((64, 64, 3), 128, np.uint8)))
+    ros_probe.wait_for(lambda: _status(diags, IMAGE) and _status(diags, TEXT), 120,
+                       'both task nodes up')
+    ros_probe.wait_for(lambda: img_pub.get_subscription_count() and
+                       txt_pub.get_subscription_count(), 30, 'subscriptions matched')
+
+    bad_images = _bad_images()
+    bad_texts = ['', '   \n\t', 'x' * (1 << 20), '\u3000']  # empty, blank, 1 MB, wide blank
+    for _ in range(3):
+        for msg in bad_images:
+            img_pub.publish(msg)
+            ros_probe.spin_for(0.15)  # one at a time: the node keeps only the newest input
+        for text in bad_texts:
+            txt_pub.publish(String(data=text))
+            ros_probe.spin_for(0.15)
+        img_pub.publish(good_img)
+        txt_pub.publish(String(data='turn left at the next corner'))
+        ros_probe.spin_for(0.5)
+    n_img, n_txt = 3 * len(bad_images), 3 * len(bad_texts)
+
+    def counted(task: str, n: int) -> bool:
+        st = _status(diags, task)
+        return int(st.get('dropped.bad_input', 0)) + int(st.get('dropped.stale', 0)) >= n and \
+            int(st.get('received', 0)) >= n + 3
+    ros_probe.wait_for(lambda: counted(IMAGE, n_img) and counted(TEXT, n_txt), 60,
+                       'every bad message counted')
+    # Results for the good inputs came through, after the bad ones.
+    ros_probe.wait_for(lambda: len(results[IMAGE]) >= 1 and len(results[TEXT]) >= 1, 60,
+                       'results for good inputs')
+    for task, n_bad in ((IMAGE, n_img), (TEXT, n_txt)):
+        st = _status(diags, task)
+        received, served = int(st['received']), int(st['served'])
+        drops = sum(int(v) for k, v in st.items() if k.startswith('dropped.'))
+        assert received == n_bad + 3, st
+        assert received == served + drops, f'{task}: an input is unaccounted for: {st}'
+        assert int(st['dropped.bad_input']) >= 1 and int(st['dropped.failed']) == 0, st
+    # The nodes are still serving new input.
+    before = len(results[IMAGE])
+    img_pub.publish(good_img)
+    ros_probe.wait_for(lambda: len(results[IMAGE]) > before, 60, 'a result after it all')
+    assert json.loads(results[IMAGE][-1][1].data)['design'] == f'{small[IMAGE]}@cpu0'
+    # Warnings are rate limited: far fewer lines than bad messages, each with a reason.
+    log = open(img.log_path, encoding='utf-8').read()
+    lines = [ln for ln in log.splitlines() if 'dropped bad input' in ln]
+    assert 1 <= len(lines) < n_img, lines
+    text_log = open(txt.log_path, encoding='utf-8').read()
+    assert 'dropped bad input' in text_log
