@@ -25,6 +25,7 @@ from carin_ros.evaluation.strategies import Strategy
 from carin_ros.evaluation.windows import ResultRecord, SwitchRecord
 
 FIRST_RESULT_TIMEOUT_S = 120.0
+SETTLE_S = 30.0
 # The memory holder: numpy.ones commits every page (calloc'd zeros would not).
 HOLD_MEMORY = ('import sys, time, numpy; a = numpy.ones(int(float(sys.argv[1]) * 1e6), '
                'dtype=numpy.uint8); print("held", flush=True); time.sleep(1e6)')
@@ -235,6 +236,14 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
             if time.monotonic() - start > FIRST_RESULT_TIMEOUT_S:
                 raise RuntimeError(f'no result within {FIRST_RESULT_TIMEOUT_S:.0f} s; logs in '
                                    f'{work_dir}/logs')
+        # The node may serve its own default design first: start once the manager's
+        # start-up design serves (or after SETTLE_S), so every strategy starts alike.
+        settle = time.monotonic() + SETTLE_S
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.05)
+            if decisions and results and dict(decisions[-1].designs).get(
+                    results[-1].task) == results[-1].design:
+                break
         t_zero[0] = time.time()
         results.clear()
         switches.clear()
