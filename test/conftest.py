@@ -10,6 +10,18 @@ from ros_harness import Graph, Probe, ros_env, session_domain_id
 DOMAIN_ID = session_domain_id()
 
 
+@pytest.fixture(autouse=True)
+def keep_cpu_affinity() -> Iterator[None]:
+    """Fail a test that leaves the test process pinned (node processes would inherit it)."""
+    before = os.sched_getaffinity(0)
+    yield
+    after = os.sched_getaffinity(0)
+    if after != before:
+        os.sched_setaffinity(0, before)
+        pytest.fail(f'the test left the test process pinned to cores {sorted(after)} '
+                    f'(was {sorted(before)})')
+
+
 @pytest.fixture(scope='session')
 def ros_probe() -> Iterator[Probe]:
     """rclpy in the test process, on this session's own domain, localhost only."""

@@ -291,14 +291,22 @@ class SwitchableRunner:
                              f'(known: {", ".join(self._processors)})') from None
 
     def _build(self, design: Design, processor: Processor) -> _Slot:
-        repin_current_thread(processor)
-        pipeline = self._factory(design, processor)
+        # Build and warm up on the processor's cores, then give the calling thread its own
+        # affinity back: the first build runs on the caller's thread (a node's main thread),
+        # and every thread it starts later would inherit a pinned mask.
+        saved = os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else None
         try:
-            if self._warmup_runs:
-                pipeline.warmup(self._warmup_runs)
-        except BaseException:
-            _close_quietly(_Slot(design, processor, pipeline))
-            raise
+            repin_current_thread(processor)
+            pipeline = self._factory(design, processor)
+            try:
+                if self._warmup_runs:
+                    pipeline.warmup(self._warmup_runs)
+            except BaseException:
+                _close_quietly(_Slot(design, processor, pipeline))
+                raise
+        finally:
+            if saved is not None:
+                os.sched_setaffinity(0, saved)
         return _Slot(design, processor, pipeline)
 
     def _build_loop(self) -> None:
