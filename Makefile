@@ -36,7 +36,8 @@ $(STAMPS)/install: $(STAMPS)/venv setup.py setup.cfg package.xml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@# setup.cfg puts console scripts in lib/carin_ros (where `ros2 run` looks); link them
 	@# into the venv's bin too for users without ROS.
-	for f in $(VENV)/lib/carin_ros/*; do ln -sf ../lib/carin_ros/$$(basename $$f) $(VENV)/bin/; done
+	for f in $(VENV)/lib/carin_ros/*; do \
+	    if [ -f "$$f" ]; then ln -sf ../lib/carin_ros/$$(basename $$f) $(VENV)/bin/; fi; done
 	touch $@
 
 venv: $(STAMPS)/install
