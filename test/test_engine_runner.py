@@ -73,7 +73,7 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
 
     def slow_load(design, processor):
         if design.variant == 'big':
-            time.sleep(1.0)  # a slow load (as a TensorRT engine build): serving must not wait
+            time.sleep(3.0)  # a slow load (as a TensorRT engine build): serving must not wait
         return factory(design, processor)
 
     with SwitchableRunner('tiny', slow_load, PROCS, Design('tiny', 'small', P0)) as r:
@@ -94,7 +94,7 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
         stop.set()
         t.join()
         assert outcome.status == SwitchStatus.SWITCHED and outcome.previous.variant == 'small'
-        assert outcome.build_ms >= 1000
+        assert outcome.build_ms >= 3000
         assert r.design == target
         designs = [res.design.variant for res in results]
         # every request was served, first by the old design then by the new one, in order
@@ -102,10 +102,10 @@ def test_switch_swaps_without_dropping_or_stalling_requests(paths):
         assert designs == sorted(designs, key=lambda v: v == 'big')
         assert [res.seq for res in results] == list(range(results[0].seq,
                                                          results[0].seq + len(results)))
-        # Generous bound for a loaded 2-core machine, but well under the 1 s load: no
-        # request waited for the build.
+        # Generous bound for a loaded 2-core machine, but well under the 3 s load: no
+        # request waited for the build (exact stall figures: bench/engine.py).
         stall = max(res.total_ms for res in results)
-        assert stall < 600, stall
+        assert stall < 2000, stall
         assert r.stats().switches == 1 and r.stats().served == len(results) + 10
 
 
