@@ -83,11 +83,16 @@ def test_image_task_labels_the_cat_and_hot_swaps(ros_probe: Probe, graph: Graph,
     # Malformed input: dropped, counted, and the node keeps serving.
     pub = ros_probe.node.create_publisher(Image, '/cam/image', SENSOR_QOS)
     broken = Image(width=640, height=480, encoding='rgb8', step=100, data=bytes(48000))
-    for _ in range(5):
+    ros_probe.wait_for(lambda: pub.get_subscription_count() >= 1, 30,
+                       'the task node matched the test publisher')
+
+    def bad_input_counted() -> bool:
+        # Best effort and a newest-only queue: a camera frame may replace a broken one before
+        # the worker takes it (counted as stale), so keep sending until one is counted.
         pub.publish(broken)
-        ros_probe.spin_for(0.05)
-    ros_probe.wait_for(lambda: int(_task_status(diags, task).get('dropped.bad_input', 0)) >= 1,
-                       30, 'bad input counted')
+        return int(_task_status(diags, task).get('dropped.bad_input', 0)) >= 1
+
+    ros_probe.wait_for(bad_input_counted, 30, 'bad input counted')
     n = len(results)
     ros_probe.wait_for(lambda: len(results) >= n + 3, 30, 'results after bad input')
     status = _task_status(diags, task)
