@@ -63,7 +63,7 @@ lint: $(STAMPS)/venv
 
 test: $(STAMPS)/install $(STAMPS)/models
 	$(VENV)/bin/ruff check carin_ros test bench launch
-	$(PY) -m pytest -q test
+	CARIN_REQUIRE_ZOO=1 $(PY) -m pytest -q test
 
 clean:
 	rm -rf $(STAMPS) $(VENV) build install log $(MODEL_DIR)

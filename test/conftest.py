@@ -10,6 +10,18 @@ from ros_harness import Graph, Probe, ros_env, session_domain_id
 DOMAIN_ID = session_domain_id()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under `make test` (CARIN_REQUIRE_ZOO=1) a test skipped for want of the zoo fails."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get('CARIN_REQUIRE_ZOO') == '1' \
+            and 'make models' in str(report.longrepr):
+        report.outcome = 'failed'
+        report.longrepr = f'the model zoo is required here (CARIN_REQUIRE_ZOO=1): ' \
+                          f'{report.longrepr}'
+
+
 @pytest.fixture(autouse=True)
 def keep_cpu_affinity() -> Iterator[None]:
     """Fail a test that leaves the test process pinned (node processes would inherit it)."""
