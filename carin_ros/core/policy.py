@@ -41,7 +41,7 @@ from carin_ros.core.events import (
     ProcessorUnavailable,
     Thermal,
 )
-from carin_ros.core.profiles import Metric
+from carin_ros.core.profiles import Metric, latency_statistic
 from carin_ros.core.rass import Answer, DesignSet
 from carin_ros.core.slo import APP, Bound, SloSpec
 from carin_ros.core.space import JointDesign, Processor
@@ -364,7 +364,7 @@ class LatencyWatch:
             return False
         values = np.array(window)
         window.clear()
-        bad = any(_stat(values, m) > bound for m, bound in self.bounds(task))
+        bad = any(latency_statistic(values, m) > bound for m, bound in self.bounds(task))
         self._bad[task] = self._bad.get(task, 0) + 1 if bad else 0
         if self._bad[task] >= self.config.latency_violations:
             self._bad[task] = 0
@@ -376,15 +376,6 @@ class LatencyWatch:
         for task in [t for t, (_, until) in self._raised.items() if now >= until]:
             del self._raised[task]
         return frozenset(ProcessorOverloaded(p) for p, _ in self._raised.values())
-
-
-def _stat(values: np.ndarray, metric: Metric) -> float:
-    if metric is Metric.LATENCY_MEAN:
-        return float(values.mean())
-    if metric is Metric.LATENCY_STD:
-        return float(values.std())
-    q = {Metric.LATENCY_P50: 50, Metric.LATENCY_P90: 90, Metric.LATENCY_P99: 99}[metric]
-    return float(np.percentile(values, q))
 
 
 # -- the policy ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import yaml
 
 from carin_ros.core.space import Design, DesignSpace, Precision, Processor, Variant
@@ -45,6 +46,28 @@ class Metric(enum.StrEnum):
 
 
 LATENCY_STATS = ('mean', 'std', 'p50', 'p90', 'p99')
+_PERCENTILE = {Metric.LATENCY_P50: 50, Metric.LATENCY_P90: 90, Metric.LATENCY_P99: 99}
+
+
+def latency_statistic(values: np.ndarray, metric: Metric) -> float:
+    """The latency ``metric`` (mean, std or a percentile) of observed latencies."""
+    if metric is Metric.LATENCY_MEAN:
+        return float(values.mean())
+    if metric is Metric.LATENCY_STD:
+        return float(values.std())
+    if metric not in _PERCENTILE:
+        raise ValueError(f'{metric} is not a latency statistic')
+    return float(np.percentile(values, _PERCENTILE[metric]))
+
+
+def save_yaml(path: str | os.PathLike, data: object) -> None:
+    """Write ``data`` as YAML atomically (a reader never sees a half-written file)."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -306,12 +329,7 @@ class ProfileDB:
         return cls.from_dict(data, source=path)
 
     def save(self, path: str | os.PathLike) -> None:
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f'{path}.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
-        os.replace(tmp, path)
+        save_yaml(path, self.to_dict())
 
 
 def _field(source: str, where: str, fn, value):

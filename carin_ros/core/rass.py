@@ -27,7 +27,7 @@ from carin_ros.core.events import (
     event_key,
     parse_event_set,
 )
-from carin_ros.core.profiles import Metric, ProfileDB
+from carin_ros.core.profiles import Metric, ProfileDB, save_yaml
 from carin_ros.core.scoring import Normalisation
 from carin_ros.core.slo import APP, Bound, Constraint, Direction, SloError, SloSpec
 from carin_ros.core.space import Design, JointDesign, Processor
@@ -300,12 +300,7 @@ class DesignSet:
             raise ValueError(f'{source}: not a design set: {exc!s}') from exc
 
     def save(self, path: str | os.PathLike) -> None:
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f'{path}.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
-        os.replace(tmp, path)
+        save_yaml(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DesignSet:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carin_ros.core.profiles import Metric
+from carin_ros.core.profiles import Metric, latency_statistic
 from carin_ros.core.slo import APP, Bound, SloSpec
 
 
@@ -70,15 +70,6 @@ def latency_bound(spec: SloSpec, task: str) -> tuple[Metric, float] | None:
     return min(found, key=lambda mv: mv[1]) if found else None
 
 
-def _stat(metric: Metric, values: np.ndarray) -> float:
-    if metric is Metric.LATENCY_MEAN:
-        return float(values.mean())
-    if metric is Metric.LATENCY_STD:
-        return float(values.std())
-    q = {Metric.LATENCY_P50: 50, Metric.LATENCY_P90: 90, Metric.LATENCY_P99: 99}[metric]
-    return float(np.percentile(values, q))
-
-
 def windows(results: Sequence[ResultRecord], spec_at: Callable[[float], SloSpec],
             phase_at: Callable[[float], str], accuracy: Mapping[str, float],
             duration_s: float, window_s: float) -> tuple[Window, ...]:
@@ -111,7 +102,7 @@ def windows(results: Sequence[ResultRecord], spec_at: Callable[[float], SloSpec]
                 if c.scope not in (task, APP) or not met:
                     continue
                 if c.metric.is_latency:
-                    met = c.satisfied(_stat(c.metric, lat))
+                    met = c.satisfied(latency_statistic(lat, c.metric))
                 elif c.metric is Metric.THROUGHPUT and c.scope == task:
                     met = c.satisfied(fps)
             accs = [accuracy[r.design] for r in inside if r.design in accuracy]

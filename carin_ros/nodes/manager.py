@@ -52,7 +52,7 @@ from carin_ros.core.policy import (
     EventDetector,
     LatencyWatch,
 )
-from carin_ros.core.profiles import Metric, ProfileDB
+from carin_ros.core.profiles import Metric, ProfileDB, latency_statistic
 from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve, solve_or_closest
 from carin_ros.core.slo import (
     APP,
@@ -585,12 +585,7 @@ def _observed(metric: Metric, latencies: np.ndarray, stamps: list[float]) -> flo
         return (len(stamps) - 1) / (stamps[-1] - stamps[0])
     if latencies.size == 0:
         return None
-    if metric is Metric.LATENCY_MEAN:
-        return float(latencies.mean())
-    if metric is Metric.LATENCY_STD:
-        return float(latencies.std())
-    q = {Metric.LATENCY_P50: 50, Metric.LATENCY_P90: 90, Metric.LATENCY_P99: 99}[metric]
-    return float(np.percentile(latencies, q))
+    return latency_statistic(latencies, metric)
 
 
 def main(args: Sequence[str] | None = None) -> int:
