@@ -4,8 +4,9 @@ Effects of an event set on the processors ``q`` of the device:
 
 * ``ProcessorOverloaded(p)``: latency on ``q`` times ``1 + sum_p (f - 1) * overlap(q, p)``
   (``f`` = ``overload.latency_factor``; ``overlap`` as in :mod:`contention`, so an overloaded
-  ``cpu0`` slows the 2-core ``cpu`` by half as much; ``spread_to_sharing: false`` limits the
-  effect to ``p`` itself). Throughput is divided by the same factor.
+  ``cpu0`` would slow the 2-core ``cpu`` by half as much, but ``multithread_full`` (default)
+  gives every multi-thread processor sharing a core the full factor; ``spread_to_sharing:
+  false`` limits the effect to ``p`` itself). Throughput is divided by the same factor.
 * ``ProcessorUnavailable(p)``: designs on ``p`` are excluded, and with
   ``unavailable.exclude_sharing`` (default) so are designs on every processor whose hardware
   units include all of ``p``'s (an unavailable ``cpu0`` takes the 2-core ``cpu`` with it; an
@@ -150,6 +151,7 @@ class EventModel:
 
     overload_latency_factor: float = 2.0
     overload_spread_to_sharing: bool = True
+    overload_multithread_full: bool = True
     unavailable_exclude_sharing: bool = True
     memory_levels: tuple[tuple[str, float], ...] = (('high', 0.75), ('critical', 0.5))
     thermal_cpu_latency_factor: float = 1.5
@@ -219,8 +221,12 @@ class EventModel:
             if isinstance(e, ProcessorOverloaded):
                 p = by_name[e.processor]
                 for q in processors:
-                    share = 1.0 if q.name == p.name else (
-                        overlap(q, p, n_cores) if self.overload_spread_to_sharing else 0.0)
+                    share = overlap(q, p, n_cores) if self.overload_spread_to_sharing else 0.0
+                    if q.name == p.name or (self.overload_multithread_full and q.threads > 1
+                                            and share > 0):
+                        # A multi-thread session's threads meet at every operator: the slowest
+                        # (overloaded) core sets the pace of the whole session.
+                        share = 1.0
                     excess[q.name] += (self.overload_latency_factor - 1.0) * share
             elif isinstance(e, ProcessorUnavailable):
                 p = by_name[e.processor]
@@ -282,7 +288,8 @@ class EventModel:
     def to_dict(self) -> dict:
         return {
             'overload': {'latency_factor': self.overload_latency_factor,
-                         'spread_to_sharing': self.overload_spread_to_sharing},
+                         'spread_to_sharing': self.overload_spread_to_sharing,
+                         'multithread_full': self.overload_multithread_full},
             'unavailable': {'exclude_sharing': self.unavailable_exclude_sharing},
             'memory_pressure': {'levels': dict(self.memory_levels)},
             'thermal': {'cpu_latency_factor': self.thermal_cpu_latency_factor},
@@ -297,7 +304,8 @@ class EventModel:
             raise EventError(f'{source}: top level must be a mapping')
         schema: dict[str, dict[str, tuple[str, type]]] = {
             'overload': {'latency_factor': ('overload_latency_factor', float),
-                         'spread_to_sharing': ('overload_spread_to_sharing', bool)},
+                         'spread_to_sharing': ('overload_spread_to_sharing', bool),
+                         'multithread_full': ('overload_multithread_full', bool)},
             'unavailable': {'exclude_sharing': ('unavailable_exclude_sharing', bool)},
             'memory_pressure': {'levels': ('memory_levels', dict)},
             'thermal': {'cpu_latency_factor': ('thermal_cpu_latency_factor', float)},
