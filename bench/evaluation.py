@@ -351,8 +351,8 @@ def write_report(db_path: str, transfer: str, static: list[StaticResult], scenar
                      f'{res.design_set.stats.event_sets} event sets in {res.solve_s:.2f} s, '
                      f'primary `{res.design_set.primary.design}`.')
     lines += ['', '## Static comparison', '',
-              f'Measured profiles `{rel(db_path)}` (this machine, `carin-profile --quick`, '
-              f'measured while other jobs shared the 2 cores, so noisy). Every approach\'s '
+              f'Measured profiles `{rel(db_path)}` (this machine, `carin-profile --quick`; '
+              f'settings and date in the file\'s `meta`). Every approach\'s '
               f'choice is checked with contention under each event set and scored with the '
               f'same normalised formula (infeasible = 0); "optimality vs CARIn" is the sum of '
               f'its scores over CARIn\'s on the same event sets (NSGA-II runs on no event and '
