@@ -117,6 +117,35 @@ def test_latency_watch_raises_after_n_bad_windows_and_clears_after_hold():
     assert not any(watch.observe(TASKS[1], 1e6, 'cpu1', t) for _ in range(100))
 
 
+def test_latency_watch_backs_off_when_the_returned_design_misses_again():
+    spec = SloSpec.from_dict({'tasks': TASKS,
+                              'slo': {TASKS[0]: {'latency_p90_ms': {'max': 20.0}}},
+                              'objectives': {'app': {'accuracy': {}}}})
+    cfg = DetectorConfig(latency_window=5, latency_violations=1, latency_hold_s=5.0,
+                         latency_hold_max_s=12.0)
+    watch = LatencyWatch(spec, cfg)
+
+    def violate(t: float) -> None:
+        assert [watch.observe(TASKS[0], 30.0, 'cpu0', t) for _ in range(5)][-1]
+
+    holds = []
+    t = 0.0
+    for _ in range(4):
+        violate(t)
+        start = t
+        while watch.events(t):
+            t += 0.5
+        holds.append(t - start)
+        t += 1.0  # back on the primary, it misses again at once
+    assert holds == [5.0, 10.0, 12.0, 12.0]
+    # long after the last clearing the hold starts again from hold_s
+    t += 100.0
+    violate(t)
+    assert watch.events(t + 4.9) and not watch.events(t + 5.0)
+    with pytest.raises(EventError):
+        DetectorConfig(latency_hold_s=5.0, latency_hold_max_s=1.0)
+
+
 @pytest.fixture(scope='module')
 def design_set():
     db = synthetic_db(seed=3, tasks=TASKS, variants_per_task=3)

@@ -136,10 +136,13 @@ class DetectorConfig:
     latency_window: int = 20
     latency_violations: int = 3
     latency_hold_s: float = 5.0
+    latency_hold_max_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.latency_window < 1 or self.latency_violations < 1 or self.latency_hold_s < 0:
             raise EventError('latency: window and violations must be >= 1, hold_s >= 0')
+        if self.latency_hold_max_s < self.latency_hold_s:
+            raise EventError('latency: hold_max_s must be >= hold_s')
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DetectorConfig:
@@ -197,7 +200,7 @@ class DetectorConfig:
                     f'{source}: detection.unavailable.exit_hold_s')
             if 'latency' in data:
                 body = _mapping(data['latency'], f'{source}: detection.latency')
-                extra = set(body) - {'window', 'violations', 'hold_s'}
+                extra = set(body) - {'window', 'violations', 'hold_s', 'hold_max_s'}
                 if extra:
                     raise EventError(f'{source}: detection.latency: unknown keys {sorted(extra)}')
                 kwargs['latency_window'] = int(_num(body.get('window', base.latency_window),
@@ -207,6 +210,10 @@ class DetectorConfig:
                     f'{source}: detection.latency.violations'))
                 kwargs['latency_hold_s'] = _num(body.get('hold_s', base.latency_hold_s),
                                                 f'{source}: detection.latency.hold_s')
+                kwargs['latency_hold_max_s'] = _num(
+                    body.get('hold_max_s', max(base.latency_hold_max_s,
+                                               kwargs['latency_hold_s'])),
+                    f'{source}: detection.latency.hold_max_s')
             return cls(**kwargs)
         except EventError as exc:
             if str(exc).startswith(source):
@@ -338,6 +345,9 @@ class LatencyWatch:
     against the window's statistic (mean, std, p50, p90, p99). ``violations`` consecutive bad
     windows raise the event on the processor of the last sample; it is cleared ``hold_s``
     after it was raised (the task has moved elsewhere by then, so its latency no longer tells).
+    When the same task raises it again on the same processor within one hold of the clearing
+    (the design it returned to still misses its SLO), the hold doubles, up to ``hold_max_s``,
+    so that the manager does not flap between a design that misses and its fallback.
     """
 
     def __init__(self, spec: SloSpec, config: DetectorConfig | None = None) -> None:
@@ -346,6 +356,7 @@ class LatencyWatch:
         self._samples: dict[str, list[float]] = {}
         self._bad: dict[str, int] = {}
         self._raised: dict[str, tuple[str, float]] = {}  # task -> (processor, until)
+        self._last: dict[tuple[str, str], tuple[float, float]] = {}  # -> (hold, until)
 
     def set_spec(self, spec: SloSpec) -> None:
         self.spec = spec
@@ -368,7 +379,12 @@ class LatencyWatch:
         self._bad[task] = self._bad.get(task, 0) + 1 if bad else 0
         if self._bad[task] >= self.config.latency_violations:
             self._bad[task] = 0
-            self._raised[task] = (processor, now + self.config.latency_hold_s)
+            hold = self.config.latency_hold_s
+            last = self._last.get((task, processor))
+            if last is not None and now - last[1] < last[0]:
+                hold = min(2.0 * last[0], self.config.latency_hold_max_s)
+            self._raised[task] = (processor, now + hold)
+            self._last[(task, processor)] = (hold, now + hold)
             return True
         return False
 
