@@ -345,8 +345,8 @@ class LatencyWatch:
     against the window's statistic (mean, std, p50, p90, p99). ``violations`` consecutive bad
     windows raise the event on the processor of the last sample; it is cleared ``hold_s``
     after it was raised (the task has moved elsewhere by then, so its latency no longer tells).
-    When the same task raises it again on the same processor within one hold of the clearing
-    (the design it returned to still misses its SLO), the hold doubles, up to ``hold_max_s``,
+    When the same task raises it again on the same processor within ``hold_max_s`` of the
+    clearing (the design it returned to still misses its SLO), the hold doubles, up to that,
     so that the manager does not flap between a design that misses and its fallback.
     """
 
@@ -381,7 +381,7 @@ class LatencyWatch:
             self._bad[task] = 0
             hold = self.config.latency_hold_s
             last = self._last.get((task, processor))
-            if last is not None and now - last[1] < last[0]:
+            if last is not None and now - last[1] < self.config.latency_hold_max_s:
                 hold = min(2.0 * last[0], self.config.latency_hold_max_s)
             self._raised[task] = (processor, now + hold)
             self._last[(task, processor)] = (hold, now + hold)
