@@ -125,7 +125,7 @@ class Threshold:
 class DetectorConfig:
     """Thresholds of :class:`EventDetector` (``detection`` in config/events.yaml)."""
 
-    overload: Threshold = Threshold(60.0, 40.0, 0.5, 2.0)
+    overload: Threshold = Threshold(40.0, 25.0, 0.5, 2.0)
     gpu_overload: Threshold = Threshold(85.0, 60.0, 0.5, 2.0)
     memory: tuple[tuple[str, Threshold], ...] = (
         ('high', Threshold(0.20, 0.25, 0.0, 2.0, rising=False)),
