@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from carin_ros.demo.graph import NodeProcess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -31,37 +33,6 @@ def ros_env(domain_id: int) -> dict[str, str]:
     return {'ROS_DOMAIN_ID': str(domain_id), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
             'FASTDDS_DEFAULT_PROFILES_FILE': os.path.join(ROOT, 'config', 'fastdds.xml'),
             'PYTHONUNBUFFERED': '1', 'RCUTILS_COLORIZED_OUTPUT': '0'}
-
-
-@dataclass
-class NodeProcess:
-    """One node running in its own process."""
-
-    name: str
-    popen: subprocess.Popen
-    log_path: str
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_path, encoding='utf-8', errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return '<no log>'
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, grace_s: float = 5.0) -> int | None:
-        """SIGINT (clean shutdown), then SIGKILL after ``grace_s``; returns the exit code."""
-        if self.popen.poll() is None:
-            try:
-                self.popen.send_signal(signal.SIGINT)
-                self.popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        return self.popen.returncode
 
 
 @dataclass

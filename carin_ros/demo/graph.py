@@ -26,10 +26,10 @@ def graph_env(config: DemoConfig, domain_id: int | None = None) -> dict[str, str
 
 
 @dataclass
-class Child:
-    """One node process."""
+class NodeProcess:
+    """One node running in its own process, its output in ``log_path``."""
 
-    spec: NodeSpec
+    name: str
     popen: subprocess.Popen
     log_path: str
 
@@ -43,6 +43,17 @@ class Child:
                 return ''.join(f.readlines()[-lines:])
         except OSError:
             return '<no log>'
+
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        """SIGINT (clean shutdown), then SIGKILL after ``grace_s``; returns the exit code."""
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGINT)
+                self.popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
 
 
 def node_command(spec: NodeSpec, params_file: str) -> list[str]:
@@ -65,7 +76,7 @@ class GraphProcesses:
         self.config = config
         self.env = dict(env)
         self.log_dir = log_dir
-        self.children: list[Child] = []
+        self.children: list[NodeProcess] = []
 
     def start(self) -> None:
         os.makedirs(self.log_dir, exist_ok=True)
@@ -78,9 +89,9 @@ class GraphProcesses:
                     node_command(spec, params), stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env={**os.environ, **self.env, ROLE_ENV: spec.name})
-            self.children.append(Child(spec, popen, log_path))
+            self.children.append(NodeProcess(spec.name, popen, log_path))
 
-    def dead(self) -> list[Child]:
+    def dead(self) -> list[NodeProcess]:
         return [c for c in self.children if not c.alive]
 
     def stop(self, grace_s: float = 5.0) -> None:

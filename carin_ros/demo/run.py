@@ -94,7 +94,7 @@ def run_demo(config: DemoConfig, log_dir: str, show: bool = True,
             now_m = time.monotonic()
             dead = graph.dead()
             if dead:
-                raise RuntimeError(f'node {dead[0].spec.name} exited '
+                raise RuntimeError(f'node {dead[0].name} exited '
                                    f'({dead[0].popen.returncode}):\n{dead[0].log_tail()}')
             if first_result is None and any(rec.results.values()):
                 first_result = now_m

@@ -231,7 +231,7 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
             executor.spin_once(timeout_sec=0.05)
             if graph.dead():
                 dead = graph.dead()[0]
-                raise RuntimeError(f'node {dead.spec.name} exited ({dead.popen.returncode}):\n'
+                raise RuntimeError(f'node {dead.name} exited ({dead.popen.returncode}):\n'
                                    f'{dead.log_tail()}')
             if time.monotonic() - start > FIRST_RESULT_TIMEOUT_S:
                 raise RuntimeError(f'no result within {FIRST_RESULT_TIMEOUT_S:.0f} s; logs in '
@@ -265,7 +265,7 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
                                        vm.available / vm.total))
             if graph.dead():
                 dead = graph.dead()[0]
-                raise RuntimeError(f'node {dead.spec.name} exited ({dead.popen.returncode}):\n'
+                raise RuntimeError(f'node {dead.name} exited ({dead.popen.returncode}):\n'
                                    f'{dead.log_tail()}')
     finally:
         for p in hogs + holder:
