@@ -2,7 +2,9 @@
 limited warning names the reason, and results keep flowing for the good ones."""
 from __future__ import annotations
 
+import itertools
 import json
+import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -70,24 +72,46 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
 
     bad_images = _bad_images()
     bad_texts = ['', '   \n\t', 'x' * (1 << 20), '\u3000']  # empty, blank, 1 MB, wide blank
-    for _ in range(3):
-        for msg in bad_images:
-            img_pub.publish(msg)
-            ros_probe.spin_for(0.15)  # one at a time: the node keeps only the newest input
-        for text in bad_texts:
-            txt_pub.publish(String(data=text))
-            ros_probe.spin_for(0.15)
-        img_pub.publish(good_img)
-        txt_pub.publish(String(data='turn left at the next corner'))
-        ros_probe.spin_for(0.5)
+    images = [*bad_images, good_img] * 3
+    texts = [*[String(data=t) for t in bad_texts],
+             String(data='turn left at the next corner')] * 3
     n_img, n_txt = 3 * len(bad_images), 3 * len(bad_texts)
+    sent = {IMAGE: 0, TEXT: 0}
+
+    def n_received(task: str) -> int:
+        return int(_status(diags, task).get('received', 0))
+
+    def send(task: str, pub, msg) -> None:
+        """Publish ``msg`` and wait until the node has received it, one message at a time
+        (the node keeps only the newest input, and a busy shared machine can delay a node's
+        executor past the image topic's best-effort history). A message the transport lost
+        before the node saw it is sent again: such losses are outside the node's accounting
+        (docs/reliability.md)."""
+        for _ in range(3):
+            pub.publish(msg)
+            sent[task] += 1
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end and n_received(task) < sent[task]:
+                ros_probe.spin_for(0.05)
+            if n_received(task) >= sent[task]:
+                return
+            sent[task] = n_received(task)  # lost in transport: send it again
+        raise AssertionError(f'{task}: three sends of one message never reached the node\n'
+                             f'{graph.logs()}')
+
+    for img_msg, txt_msg in itertools.zip_longest(images, texts):
+        if img_msg is not None:
+            send(IMAGE, img_pub, img_msg)
+        if txt_msg is not None:
+            send(TEXT, txt_pub, txt_msg)
 
     def counted(task: str, n: int) -> bool:
         st = _status(diags, task)
         return int(st.get('dropped.bad_input', 0)) + int(st.get('dropped.stale', 0)) >= n and \
             int(st.get('received', 0)) >= n + 3
     ros_probe.wait_for(lambda: counted(IMAGE, n_img) and counted(TEXT, n_txt), 60,
-                       'every bad message counted')
+                       f'every bad message counted ({n_img} images, {n_txt} texts; sent '
+                       f'{sent})')
     # Results for the good inputs came through, after the bad ones.
     ros_probe.wait_for(lambda: len(results[IMAGE]) >= 1 and len(results[TEXT]) >= 1, 60,
                        'results for good inputs')
@@ -95,9 +119,11 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
         st = _status(diags, task)
         received, served = int(st['received']), int(st['served'])
         drops = sum(int(v) for k, v in st.items() if k.startswith('dropped.'))
-        assert received == n_bad + 3, st
+        # A resent message whose first copy came late adds one; none may go missing.
+        assert received >= n_bad + 3, st
         assert received == served + drops, f'{task}: an input is unaccounted for: {st}'
-        assert int(st['dropped.bad_input']) >= 1 and int(st['dropped.failed']) == 0, st
+        # One message at a time: none was replaced by a newer one, every bad one is counted.
+        assert int(st['dropped.bad_input']) >= n_bad and int(st['dropped.failed']) == 0, st
     # The nodes are still serving new input.
     before = len(results[IMAGE])
     img_pub.publish(good_img)
