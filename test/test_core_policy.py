@@ -201,6 +201,35 @@ def test_policy_keeps_current_design_when_nothing_can_run(design_set):
     assert not d.feasible and d.design == before
 
 
+def test_policy_failure_excludes_a_processor_for_a_back_off_hold(design_set):
+    cfg = DetectorConfig(failure_hold_s=10.0, failure_hold_max_s=35.0)
+    policy = RuntimePolicy(design_set, EventDetector(PROCS, 2, cfg))
+    policy.decide(0.0)
+    proc = design_set.primary.design.for_task(TASKS[0]).processor
+    fallback = design_set.lookup(frozenset({ProcessorUnavailable(proc)})).design
+    assert fallback != design_set.primary.design
+
+    holds, t = [], 0.0
+    for _ in range(4):
+        holds.append(policy.report_failure(proc, t))
+        d = policy.decide(t)
+        assert ProcessorUnavailable(proc) in d.events and d.design == fallback
+        start = t
+        while ProcessorUnavailable(proc) in policy.decide(t).events:
+            t += 0.5
+        assert t - start == holds[-1]          # then the processor is tried again
+        assert policy.decide(t).design == design_set.primary.design
+        t += 2.0                                # ... and it fails again soon
+    assert holds == [10.0, 20.0, 35.0, 35.0]
+    # A processor quiet for longer than hold_max_s starts again from hold_s.
+    t += 100.0
+    assert policy.report_failure(proc, t) == 10.0
+    with pytest.raises(EventError, match='unknown processor'):
+        policy.report_failure('npu0', t)
+    with pytest.raises(EventError, match='failure'):
+        DetectorConfig(failure_hold_s=10.0, failure_hold_max_s=1.0)
+
+
 def test_detector_config_from_yaml_and_errors(tmp_path):
     cfg = DetectorConfig.load('config/events.yaml')
     assert cfg == DetectorConfig()
@@ -213,6 +242,12 @@ def test_detector_config_from_yaml_and_errors(tmp_path):
         DetectorConfig.load(path)
     path.write_text('detection:\n  latency: {windows: 3}\n')
     with pytest.raises(EventError, match='unknown keys'):
+        DetectorConfig.load(path)
+    path.write_text('detection:\n  failure: {hold_s: 30}\n')
+    assert DetectorConfig.load(path).failure_hold_s == 30.0
+    assert DetectorConfig.load(path).failure_hold_max_s == 300.0
+    path.write_text('detection:\n  failure: {hold: 3}\n')
+    with pytest.raises(EventError, match='detection.failure: unknown keys'):
         DetectorConfig.load(path)
 
 

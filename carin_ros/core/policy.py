@@ -20,6 +20,11 @@ config/events.yaml):
 Closed loop: :class:`LatencyWatch` turns a task's latency SLO violated in ``violations``
 consecutive windows of ``window`` samples into ``ProcessorOverloaded`` of the processor the task
 ran on, cleared after ``hold_s``.
+
+Failures: :class:`FailureWatch` turns a processor reported failed (a session that would not
+build, or a design that kept failing while serving) into ``ProcessorUnavailable`` for
+``failure.hold_s``; the processor is then tried again, and one that fails again soon after gets
+a hold twice as long, up to ``failure.hold_max_s``.
 """
 from __future__ import annotations
 
@@ -137,12 +142,16 @@ class DetectorConfig:
     latency_violations: int = 3
     latency_hold_s: float = 5.0
     latency_hold_max_s: float = 60.0
+    failure_hold_s: float = 10.0
+    failure_hold_max_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.latency_window < 1 or self.latency_violations < 1 or self.latency_hold_s < 0:
             raise EventError('latency: window and violations must be >= 1, hold_s >= 0')
         if self.latency_hold_max_s < self.latency_hold_s:
             raise EventError('latency: hold_max_s must be >= hold_s')
+        if self.failure_hold_s < 0 or self.failure_hold_max_s < self.failure_hold_s:
+            raise EventError('failure: hold_s must be >= 0 and hold_max_s >= hold_s')
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DetectorConfig:
@@ -165,7 +174,7 @@ class DetectorConfig:
         if not isinstance(data, Mapping):
             raise EventError(f'{source}: detection must be a mapping')
         known = {'overload', 'gpu_overload', 'memory', 'thermal', 'low_battery', 'unavailable',
-                 'latency'}
+                 'latency', 'failure'}
         unknown = set(data) - known
         if unknown:
             raise EventError(f'{source}: detection: unknown keys {sorted(unknown)} '
@@ -214,6 +223,17 @@ class DetectorConfig:
                     body.get('hold_max_s', max(base.latency_hold_max_s,
                                                kwargs['latency_hold_s'])),
                     f'{source}: detection.latency.hold_max_s')
+            if 'failure' in data:
+                body = _mapping(data['failure'], f'{source}: detection.failure')
+                extra = set(body) - {'hold_s', 'hold_max_s'}
+                if extra:
+                    raise EventError(f'{source}: detection.failure: unknown keys {sorted(extra)}')
+                kwargs['failure_hold_s'] = _num(body.get('hold_s', base.failure_hold_s),
+                                                f'{source}: detection.failure.hold_s')
+                kwargs['failure_hold_max_s'] = _num(
+                    body.get('hold_max_s', max(base.failure_hold_max_s,
+                                               kwargs['failure_hold_s'])),
+                    f'{source}: detection.failure.hold_max_s')
             return cls(**kwargs)
         except EventError as exc:
             if str(exc).startswith(source):
@@ -336,6 +356,56 @@ class EventDetector:
         return self.events
 
 
+# -- timed events with back-off -------------------------------------------------------------
+class Backoff:
+    """Hold times that double for a key raised again soon after its last hold ended.
+
+    The first hold of a key is ``hold_s``. When the key is raised again within ``hold_max_s``
+    of the end of its previous hold, the new hold is twice the previous one, capped at
+    ``hold_max_s``; a key quiet for longer starts again from ``hold_s``.
+    """
+
+    def __init__(self, hold_s: float, hold_max_s: float) -> None:
+        self.hold_s, self.hold_max_s = hold_s, hold_max_s
+        self._last: dict[object, tuple[float, float]] = {}  # key -> (hold, until)
+
+    def next_hold(self, key: object, now: float) -> float:
+        """The hold for ``key`` raised at ``now`` (recorded as its latest)."""
+        hold = self.hold_s
+        last = self._last.get(key)
+        if last is not None and now - last[1] < self.hold_max_s:
+            hold = min(2.0 * last[0], self.hold_max_s)
+        self._last[key] = (hold, now + hold)
+        return hold
+
+
+class FailureWatch:
+    """``ProcessorUnavailable`` for processors reported failed, each for a back-off hold.
+
+    A failure (a switch whose session would not build, a design that kept failing while
+    serving) excludes its processor for ``failure_hold_s``; then the processor is tried again.
+    A processor that fails again within ``failure_hold_max_s`` of its last hold ending is held
+    twice as long, up to that, so a persistent fault costs a few lost inputs per long hold
+    rather than per short one, and a transient fault (a driver hiccup, a full GPU) heals.
+    """
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        config = config or DetectorConfig()
+        self._backoff = Backoff(config.failure_hold_s, config.failure_hold_max_s)
+        self._until: dict[str, float] = {}
+
+    def report(self, processor: str, now: float) -> float:
+        """Mark ``processor`` failed at ``now``; returns the hold in seconds."""
+        hold = self._backoff.next_hold(processor, now)
+        self._until[processor] = max(self._until.get(processor, now), now + hold)
+        return hold
+
+    def events(self, now: float) -> frozenset[Event]:
+        for p in [p for p, until in self._until.items() if now >= until]:
+            del self._until[p]
+        return frozenset(ProcessorUnavailable(p) for p in self._until)
+
+
 # -- closed loop on observed latency -------------------------------------------------------
 class LatencyWatch:
     """Raises ``ProcessorOverloaded`` when a task's observed latency violates its SLO.
@@ -356,7 +426,7 @@ class LatencyWatch:
         self._samples: dict[str, list[float]] = {}
         self._bad: dict[str, int] = {}
         self._raised: dict[str, tuple[str, float]] = {}  # task -> (processor, until)
-        self._last: dict[tuple[str, str], tuple[float, float]] = {}  # -> (hold, until)
+        self._backoff = Backoff(self.config.latency_hold_s, self.config.latency_hold_max_s)
 
     def set_spec(self, spec: SloSpec) -> None:
         self.spec = spec
@@ -379,12 +449,8 @@ class LatencyWatch:
         self._bad[task] = self._bad.get(task, 0) + 1 if bad else 0
         if self._bad[task] >= self.config.latency_violations:
             self._bad[task] = 0
-            hold = self.config.latency_hold_s
-            last = self._last.get((task, processor))
-            if last is not None and now - last[1] < self.config.latency_hold_max_s:
-                hold = min(2.0 * last[0], self.config.latency_hold_max_s)
+            hold = self._backoff.next_hold((task, processor), now)
             self._raised[task] = (processor, now + hold)
-            self._last[(task, processor)] = (hold, now + hold)
             return True
         return False
 
@@ -415,9 +481,10 @@ class RuntimePolicy:
     """Switches designs by lookup in a :class:`DesignSet` as events start and end.
 
     Call :meth:`update` with each device observation, :meth:`observe_latency` with each
-    inference's latency and :meth:`set_event` for events signalled from outside (e.g. a
-    ROS topic). Never solves: a design-set lookup, or its cheap fallback for event sets
-    that were not precomputed. When no design can run at all the current one is kept.
+    inference's latency, :meth:`report_failure` when a processor failed a task, and
+    :meth:`set_event` for events signalled from outside (e.g. a ROS topic). Never solves: a
+    design-set lookup, or its cheap fallback for event sets that were not precomputed. When
+    no design can run at all the current one is kept.
     """
 
     def __init__(self, design_set: DesignSet, detector: EventDetector | None = None,
@@ -431,6 +498,7 @@ class RuntimePolicy:
         if not detector_levels <= model_levels:
             raise EventError(f'detection.memory.levels {sorted(detector_levels)} must be '
                              f'levels of the event model {sorted(model_levels)}')
+        self.failures = FailureWatch(self.detector.config)
         self.manual: set[Event] = set()
         self.current: Answer = design_set.primary
         self.events: frozenset[Event] = frozenset()
@@ -451,6 +519,13 @@ class RuntimePolicy:
         self.design_set.effect([event])
         (self.manual.add if active else self.manual.discard)(event)
 
+    def report_failure(self, processor: str, now: float) -> float:
+        """A design on ``processor`` failed (would not build, or kept failing while serving):
+        the processor is unavailable for a back-off hold (returned, in seconds), then tried
+        again. Raises :class:`EventError` for an unknown processor."""
+        self.design_set.effect([ProcessorUnavailable(processor)])
+        return self.failures.report(processor, now)
+
     def observe_latency(self, task: str, latency_ms: float, now: float | None = None) -> bool:
         """Feed one observed latency of ``task`` (run on its current processor); True when
         it raised an overload event (applied at the next :meth:`update` or :meth:`decide`)."""
@@ -466,10 +541,15 @@ class RuntimePolicy:
         self.detector.update(state)
         return self.decide(state.stamp)
 
+    def active_events(self, now: float) -> frozenset[Event]:
+        """Every event known at ``now``: detector, latency watch, failures and manual."""
+        return frozenset(self.detector.events | self.latency_watch.events(now) |
+                         self.failures.events(now) | self.manual)
+
     def decide(self, now: float) -> Decision:
-        """Decide on the events currently known (detector, latency watch, manual)."""
+        """Decide on the events currently known (detector, latency watch, failures, manual)."""
         t0 = time.perf_counter()
-        events = frozenset(self.detector.events | self.latency_watch.events(now) | self.manual)
+        events = self.active_events(now)
         answer = self.design_set.lookup(events)
         previous = self.current.design
         if answer.design is not None:

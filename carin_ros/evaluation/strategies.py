@@ -42,7 +42,7 @@ class StaticPolicy(RuntimePolicy):
 
     def decide(self, now: float) -> Decision:
         t0 = time.perf_counter()
-        events = frozenset(self.detector.events | self.latency_watch.events(now) | self.manual)
+        events = self.active_events(now)
         previous = self.current.design
         self.current = self._fixed
         self.events = events
@@ -66,7 +66,7 @@ class ResolvingPolicy(RuntimePolicy):
 
     def decide(self, now: float) -> Decision:
         t0 = time.perf_counter()
-        events = frozenset(self.detector.events | self.latency_watch.events(now) | self.manual)
+        events = self.active_events(now)
         previous = self.current.design
         key = (events, id(self.design_set))
         answer = self.current

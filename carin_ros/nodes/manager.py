@@ -39,12 +39,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from carin_ros.core.events import (
-    EventError,
-    EventModel,
-    ProcessorUnavailable,
-    event_key,
-)
+from carin_ros.core.events import EventError, EventModel, event_key
 from carin_ros.core.policy import (
     Decision,
     DetectorConfig,
@@ -385,16 +380,21 @@ class Manager(Node):
         self._publish_switch(entry)
         if status == 'failed':
             processor = design.partition('@')[2]
-            self.get_logger().error(f'{task}: switch to {design} failed ({data.get("error")}): '
-                                    f'marking {processor} unavailable')
+            what = 'serving' if data.get('kind') == 'serving_failed' else 'switch to'
             try:
                 with self._lock:
-                    self._policy.set_event(ProcessorUnavailable(processor), True)
+                    hold = self._policy.report_failure(processor, now)
                     decision = self._policy.decide(now)
             except EventError as exc:
                 self._log.warn('unknown-proc', f'cannot mark {processor} unavailable: {exc}')
                 return
-            link.confirmed = ''  # the node reverted its parameter
+            self.get_logger().error(f'{task}: {what} {design} failed ({data.get("error")}): '
+                                    f'{processor} unavailable for {hold:g} s')
+            self._publish_switch({'kind': 'processor_failed', 'task': task, 'design': design,
+                                  'processor': processor, 'hold_s': hold,
+                                  'cause': data.get('kind') or 'switch_failed'})
+            if data.get('kind') != 'serving_failed':
+                link.confirmed = ''  # the node reverted its parameter
             self._apply(decision, f'{task}: {processor} failed')
 
     def _tick(self) -> None:
