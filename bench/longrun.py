@@ -119,14 +119,14 @@ def run(minutes: float, switch_s: float, rate_hz: float, warmup_s: float,
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-            dead = [c for c in graph.dead() if c.spec.name not in stopped]
+            dead = [c for c in graph.dead() if c.name not in stopped]
             if dead:
-                raise RuntimeError(f'node {dead[0].spec.name} exited '
+                raise RuntimeError(f'node {dead[0].name} exited '
                                    f'({dead[0].popen.returncode}):\n{dead[0].log_tail()}')
 
     try:
         graph.start()
-        procs = {c.spec.name: psutil.Process(c.popen.pid) for c in graph.children}
+        procs = {c.name: psutil.Process(c.popen.pid) for c in graph.children}
         series = {name: ProcSeries(name) for name in procs}
         deadline = time.monotonic() + 180
         while not all(results.values()):
@@ -164,9 +164,10 @@ def run(minutes: float, switch_s: float, rate_hz: float, warmup_s: float,
             spin(0.2)
         elapsed = time.monotonic() - start
         # Stop the inputs, let the queues drain, then read the final counters.
+        inputs = {n.name for n in config.nodes if n.executable in ('camera_sim', 'text_sim')}
         for c in graph.children:
-            if c.spec.executable in ('camera_sim', 'text_sim'):
-                stopped.add(c.spec.name)
+            if c.name in inputs:
+                stopped.add(c.name)
                 c.popen.send_signal(2)
                 c.popen.wait(timeout=10)
         spin(4.0)
