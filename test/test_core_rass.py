@@ -278,3 +278,29 @@ def test_unknown_task_is_a_clear_error():
     spec = SloSpec.from_dict({'tasks': ['speech'], 'objectives': {'app': {'accuracy': {}}}})
     with pytest.raises(ValueError, match="speech"):
         solve(db, spec, MODEL)
+
+
+def test_likely_designs_start_with_the_primary_and_cover_the_answers():
+    from carin_ros.core.events import EventModel
+    from carin_ros.core.rass import solve
+    from carin_ros.core.slo import SloSpec
+    from carin_ros.core.synth import synthetic_db
+    tasks = ['image_classification', 'text_classification']
+    db = synthetic_db(seed=5, tasks=tasks, variants_per_task=3)
+    spec = SloSpec.from_dict({'tasks': tasks, 'objectives': {'app': {'accuracy': {},
+                                                                     'throughput_fps': {}}}})
+    ds = solve(db, spec, EventModel())
+    for task in tasks:
+        likely = ds.likely_designs(task)
+        assert likely[0] == ds.primary.design.for_task(task)
+        assert len(set(likely)) == len(likely)
+        used = {a.design.for_task(task) for a in ds.answers.values() if a.design is not None}
+        assert set(likely) == used
+        # the most used answer for single events comes right after the primary
+        singles: dict = {}
+        for events, a in ds.answers.items():
+            if len(events) == 1 and a.design is not None:
+                d = a.design.for_task(task)
+                singles[d] = singles.get(d, 0) + 1
+        if len(likely) > 1:
+            assert likely[1] in singles or not singles

@@ -248,3 +248,52 @@ def test_builder_runs_at_lower_priority_than_serving(paths):
     with SwitchableRunner('tiny', record, PROCS, INITIAL, builder_nice=7) as r:
         assert r.switch(Design('tiny', 'big', P0)).result(30).ok
     assert seen == {'small': base, 'big': min(19, base + 7)}
+
+
+def test_standby_designs_are_warm_and_switch_without_a_build(paths):
+    built, closed = [], []
+    factory = factory_for(paths)
+
+    def counting(design, processor):
+        built.append(design)
+        pipe = factory(design, processor)
+        inner_close = pipe.close
+
+        def close():
+            closed.append(design)
+            inner_close()
+        pipe.close = close
+        return pipe
+
+    big1, small1 = Design('tiny', 'big', P1), Design('tiny', 'small', P1)
+    with SwitchableRunner('tiny', counting, PROCS, INITIAL, warmup_runs=1) as r:
+        r.set_standby([INITIAL, big1, Design('tiny', 'missing', P0)])
+        deadline = time.monotonic() + 60
+        while r.standby != (big1,) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert r.standby == (big1,)             # the serving design needs no spare; the
+        assert built == [INITIAL, big1, Design('tiny', 'missing', P0)]  # bad one is skipped
+        n_built = len(built)
+        out = r.switch(big1).result(5)
+        assert out.status == SwitchStatus.SWITCHED and out.build_ms == 0.0
+        assert r.infer(SAMPLE).design == big1
+        # The replaced design is on standby too: it stays warm, and switching back is instant.
+        assert r.standby == (INITIAL,)
+        back = r.switch(INITIAL).result(5)
+        assert back.build_ms == 0.0 and r.infer(SAMPLE).design == INITIAL
+        assert len(built) == n_built and closed == []
+        # A design off the list is built as usual; the spares dropped from the list close.
+        r.set_standby([small1])
+        out = r.switch(Design('tiny', 'big', P0)).result(60)
+        assert out.status == SwitchStatus.SWITCHED and out.build_ms > 0
+        assert big1 in closed
+        deadline = time.monotonic() + 60
+        while r.standby != (small1,) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert r.standby == (small1,)
+        assert INITIAL in closed  # replaced, not on standby any more: retired
+        with pytest.raises(ValueError, match='unknown processor'):
+            r.set_standby([Design('tiny', 'small', 'npu9')])
+        with pytest.raises(ValueError, match='not of task'):
+            r.set_standby([Design('other', 'small', P0)])
+    assert sorted(map(str, built)) == sorted(map(str, closed + [Design('tiny', 'missing', P0)]))

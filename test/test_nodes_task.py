@@ -57,12 +57,15 @@ def test_image_task_labels_the_cat_and_hot_swaps(ros_probe: Probe, graph: Graph,
         assert r['design'] == f'{small}@cpu1' and r['processor'] == 'cpu1'
         assert r['label'] in CAT_LABELS, f'the cat picture got {r["label"]!r}'
         assert r['latency_ms'] > 0 and r['top_k'][0][0] == r['label']
-    # Results carry the stamp of a frame the camera really published.
-    # (The probe may take the 900 kB frame after the small result that answers it: wait.)
-    stamp = (first[-1]['stamp']['sec'], first[-1]['stamp']['nanosec'])
-    ros_probe.wait_for(lambda: stamp in {(m.header.stamp.sec, m.header.stamp.nanosec)
-                                         for _, m in frames}, 10,
-                       f'the camera frame stamped {stamp} that the last result answers')
+    # Results carry the stamps of frames the camera really published. (The probe may take a
+    # 900 kB frame after the small result that answers it, and best-effort transport may lose
+    # a frame on its way to the probe: wait until most results' frames have been seen.)
+    def matched() -> float:
+        seen = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in frames}
+        stamps = [(r['stamp']['sec'], r['stamp']['nanosec']) for r in _results(results)]
+        return sum(st in seen for st in stamps) / len(stamps)
+    ros_probe.wait_for(lambda: matched() >= 0.5, 20,
+                       'the camera frames that the results answer')
 
     # Bad values for the design parameter are rejected with a reason.
     bad = ros_probe.set_parameters('ic', {'design': 'no_such_variant@cpu0'})

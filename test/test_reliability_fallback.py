@@ -2,7 +2,7 @@
 processor for a back-off hold and switches to the design set's answer for that event, results
 keep flowing, and the processor is tried again once the hold ends.
 
-The fault is real: the most accurate variant is an ONNX model whose ``Gather`` index comes from
+The fallback was kept warm on standby, so the switch needs no build. The fault is real: the most accurate variant is an ONNX model whose ``Gather`` index comes from
 the input, so ONNX Runtime fails on bright images ("indices element out of data bounds") and
 serves dark ones. Nothing in the nodes is patched."""
 from __future__ import annotations
@@ -178,6 +178,9 @@ def test_serving_failure_falls_back_and_retries_after_a_hold(ros_probe: Probe, g
     ros_probe.wait_for(lambda: (json.loads(active[-1][1].data)['designs'] if active else {})
                        == {TASK: primary}, 120, 'the primary design as active')
     feed(dark, served_by(primary, 0.0), 120, f'results from {primary}')
+    # The manager told the node which designs its design set may switch to: kept warm.
+    feed(dark, lambda: fallback in _status(diags).get('standby', '').split(','), 120,
+         f'{fallback} kept warm on standby')
 
     # 2. Bright images make its session fail: reported, cpu0 excluded for hold_s, the design
     #    set's answer for 'cpu0 unavailable' serves them.
@@ -188,6 +191,9 @@ def test_serving_failure_falls_back_and_retries_after_a_hold(ros_probe: Probe, g
     assert first['cause'] == 'serving_failed' and first['hold_s'] == 4.0, first
     gap = min(t for t, m in results if t >= t_fault and
               json.loads(m.data)['design'] == fallback) - t_fault
+    done = [d for d in (json.loads(m.data) for _, m in log)
+            if d.get('kind') == 'switch_done' and d['design'] == fallback]
+    assert done and done[0]['status'] == 'switched' and done[0]['build_ms'] == 0.0, done
 
     # 3. After the hold cpu0 is tried again; still failing, it is held twice as long.
     feed(bright, lambda: len(failures()) >= 2, 120, 'the retried processor failing again')

@@ -166,6 +166,23 @@ class DesignSet:
     def primary(self) -> Answer:
         return self.answers[frozenset()]
 
+    def likely_designs(self, task: str) -> list[Design]:
+        """The designs of ``task`` this set may switch to, most likely first: its primary
+        design, then the others ranked by how many answers use them (an answer for a single
+        event counts twice, being likelier than a combination). A task node keeps the first
+        few warm so a switch needs no build."""
+        weight: dict[Design, float] = {}
+        for events, answer in self.answers.items():
+            if answer.design is not None and task in answer.design.tasks:
+                d = answer.design.for_task(task)
+                weight[d] = weight.get(d, 0.0) + (2.0 if len(events) <= 1 else 1.0)
+        primary = self.primary.design
+        first = [primary.for_task(task)] if primary is not None and task in primary.tasks \
+            else []
+        order = {d: i for i, d in enumerate(weight)}  # ties: first seen
+        rest = sorted((d for d in weight if d not in first), key=lambda d: (-weight[d], order[d]))
+        return first + rest
+
     def lookup(self, events: Iterable[Event]) -> Answer:
         """The answer for ``events``: a dict lookup when precomputed, else a cheap fallback
         over a handful of candidates (answers of covered subsets, then the ranking), returned

@@ -137,6 +137,12 @@ class SwitchableRunner:
     result, if built, is discarded); a failed build leaves the current design serving. When the
     serving pipeline raises, the request fails with :class:`InferenceError` and ``on_error``
     is called (on the worker thread) so the owner can switch to a fallback design.
+
+    Standby: :meth:`set_standby` names designs to keep built and warm beside the serving one
+    (the manager passes the design set's likely answers). The builder builds them when it has
+    no switch to do; a switch to a warm design swaps it in at once, with no build, and the
+    design it replaces stays warm when it is in the standby list too (so switching back is
+    instant as well). Spares cost memory (one loaded session each), not CPU time.
     ``builder_nice`` lowers the builder thread's scheduling priority by that much (Linux nice
     levels): a build that shares the serving core then takes about a quarter of it at 5, so
     serving barely slows, while under heavy outside load the build itself slows accordingly
@@ -172,6 +178,9 @@ class SwitchableRunner:
         self._gen = 0
         self._want: tuple[Design, Future, int] | None = None
         self._building: tuple[Design, Future, int] | None = None
+        self._standby: tuple[Design, ...] = ()
+        self._spares: dict[Design, _Slot] = {}
+        self._spare_failed: set[Design] = set()
         # The first design is built synchronously: a runner always has a design to serve.
         self._active: _Slot = self._build(initial, self._processor(initial))
         self._worker = threading.Thread(target=self._serve, name=f'carin-serve-{task}',
@@ -196,6 +205,33 @@ class SwitchableRunner:
             if self._building is not None and self._building[2] == self._gen:
                 return self._building[0]
             return None
+
+    @property
+    def standby(self) -> tuple[Design, ...]:
+        """The designs built and warm beside the serving one, in standby-list order."""
+        with self._cond:
+            return tuple(d for d in self._standby if d in self._spares)
+
+    def set_standby(self, designs: Iterable[Design]) -> None:
+        """Keep ``designs`` built and warm (in this order of priority) so a switch to one of
+        them needs no build. Spares no longer listed are closed; the serving design needs no
+        spare. Designs of another task or on unknown processors raise ValueError."""
+        wanted: list[Design] = []
+        for d in designs:
+            if d.task != self.task:
+                raise ValueError(f'standby design {d} is not of task {self.task!r}')
+            self._processor(d)
+            if d not in wanted:
+                wanted.append(d)
+        with self._cond:
+            if self._closed:
+                raise RunnerClosed(f'runner for {self.task} is closed')
+            self._standby = tuple(wanted)
+            self._spare_failed.clear()
+            dropped = [self._spares.pop(d) for d in list(self._spares) if d not in wanted]
+            self._cond.notify_all()
+        for slot in dropped:  # never serving: no request can hold it
+            _close_quietly(slot)
 
     def submit(self, sample: Any) -> Future:
         """Queue one request; the future gives a :class:`Result` or raises InferenceError."""
@@ -243,6 +279,8 @@ class SwitchableRunner:
             fut: Future = Future()
             if design == current:
                 resolved.append((fut, SwitchOutcome(design, current, SwitchStatus.NOOP)))
+            elif design in self._spares:
+                resolved.append((fut, self._swap_in_spare_locked(design)))
             else:
                 self._want = (design, fut, self._gen)
                 self._cond.notify_all()
@@ -274,6 +312,10 @@ class SwitchableRunner:
             item = self._queue.get_nowait()
             if isinstance(item, _Retire):
                 _close_quietly(item.slot)
+        with self._cond:
+            spares, self._spares = list(self._spares.values()), {}
+        for slot in spares:
+            _close_quietly(slot)
         _close_quietly(self._active)
 
     def __enter__(self) -> SwitchableRunner:
@@ -309,6 +351,43 @@ class SwitchableRunner:
                 os.sched_setaffinity(0, saved)
         return _Slot(design, processor, pipeline)
 
+    def _swap_in_spare_locked(self, design: Design) -> SwitchOutcome:
+        """Serve the warm spare of ``design`` from the next request on (caller holds the
+        lock). The replaced design stays warm if it is on standby, else it is retired."""
+        slot = self._spares.pop(design)
+        previous, self._active = self._active, slot
+        self._switches += 1
+        if previous.design in self._standby:
+            self._spares[previous.design] = previous
+        else:
+            self._queue.put(_Retire(previous))  # closed after the requests that may use it
+        return SwitchOutcome(design, previous.design, SwitchStatus.SWITCHED, 0.0)
+
+    def _next_spare_locked(self) -> Design | None:
+        for d in self._standby:
+            if d != self._active.design and d not in self._spares and \
+                    d not in self._spare_failed:
+                return d
+        return None
+
+    def _build_spare(self, design: Design) -> None:
+        """Build a standby design (builder thread, nothing else to do)."""
+        try:
+            slot = self._build(design, self._processor(design))
+        except Exception as exc:
+            log.warning('%s: standby design %s could not be built: %s', self.task,
+                        design.key, exc)
+            with self._cond:
+                self._spare_failed.add(design)
+            return
+        with self._cond:
+            keep = not self._closed and design in self._standby and \
+                design != self._active.design and design not in self._spares
+            if keep:
+                self._spares[design] = slot
+        if not keep:
+            _close_quietly(slot)
+
     def _build_loop(self) -> None:
         # Lower the builder's priority (Linux: per thread) so that a build sharing a core with
         # the serving thread gives way to it; 0 leaves it as is.
@@ -319,14 +398,29 @@ class SwitchableRunner:
             except OSError as exc:
                 log.debug('%s: cannot lower the builder priority: %s', self.task, exc)
         while True:
+            outcome: SwitchOutcome | None = None
             with self._cond:
+                spare = None
                 while self._want is None and not self._closed:
+                    spare = self._next_spare_locked()
+                    if spare is not None:  # nothing to switch to: warm a standby design
+                        break
                     self._cond.wait()
                 if self._closed:
                     return
-                design, fut, gen = self._want
-                self._want = None
-                self._building = (design, fut, gen)
+                if spare is None:
+                    design, fut, gen = self._want
+                    self._want = None
+                    if design in self._spares:  # warmed while the request waited
+                        outcome = self._swap_in_spare_locked(design)
+                    else:
+                        self._building = (design, fut, gen)
+            if spare is not None:
+                self._build_spare(spare)
+                continue
+            if outcome is not None:
+                self._resolve(fut, outcome)
+                continue
             previous = self._active.design
             t0 = time.perf_counter()
             try:
@@ -351,7 +445,11 @@ class SwitchableRunner:
                     status = SwitchStatus.SWITCHED
                     retire, self._active = self._active, slot
                     self._switches += 1
-            if status == SwitchStatus.SWITCHED:
+                    if retire.design in self._standby and retire.design not in self._spares:
+                        self._spares[retire.design], retire = retire, None
+            if retire is None:
+                pass  # the replaced design stays warm on standby
+            elif status == SwitchStatus.SWITCHED:
                 # Closed by the worker after the requests that may still use it.
                 self._queue.put(_Retire(retire))
             else:

@@ -115,6 +115,9 @@ def descriptor(info: ParamInfo) -> ParameterDescriptor:
     return d
 
 
+STANDBY_LIST_MAX = 8  # designs per task sent as the standby list; the node keeps standby_max
+
+
 @dataclass
 class TaskLink:
     """The manager's view of one task node."""
@@ -131,6 +134,9 @@ class TaskLink:
     rejected: str = ''
     requested_at: float = 0.0
     reason: str = ''
+    standby: tuple[str, ...] = ()       # designs the node should keep warm, likeliest first
+    standby_sent: tuple[str, ...] = ()  # the list the node last answered for
+    standby_in_flight: bool = False
     latencies: deque = field(default_factory=lambda: deque(maxlen=60))
     stamps: deque = field(default_factory=lambda: deque(maxlen=60))
 
@@ -224,6 +230,7 @@ class Manager(Node):
         self._policy = make_policy(strategy, design_set, self._db, detector,
                                    LatencyWatch(design_set.spec, self._detector_config))
         self.get_logger().info(f'strategy {strategy}')
+        self._strategy = strategy
         self._solve_thread: threading.Thread | None = None
         self._resolve_pending: SloSpec | None = None
         self._diag_drops = 0
@@ -235,6 +242,7 @@ class Manager(Node):
         pairs = dict(p.split('=', 1) for p in node_map if '=' in p)
         self._links = {t: TaskLink(t, pairs.get(t, t), AsyncParameterClient(self, pairs.get(
             t, t))) for t in spec.tasks}
+        self._set_standby(design_set)
 
         self._active_pub = self.create_publisher(String, 'carin/active_designs', LATCHED_QOS)
         self._events_pub = self.create_publisher(String, 'carin/events', LATCHED_QOS)
@@ -313,6 +321,7 @@ class Manager(Node):
             with self._lock:
                 self._policy.set_design_set(design_set)
                 decision = self._policy.decide(time.time())
+            self._set_standby(design_set)
             self.get_logger().info(f're-solved in {time.perf_counter() - t0:.2f} s: primary '
                                    f'{design_set.primary.design}')
             self._apply(decision, 'SLO parameters changed', force=True)
@@ -448,6 +457,7 @@ class Manager(Node):
         self._publish_switch({'kind': 'design_reapplied', 'task': link.task,
                               'found': value, 'design': link.confirmed})
         link.confirmed = ''
+        link.standby_sent = ()  # a restarted node has lost its standby list too
 
     # -- switching -----------------------------------------------------------------------------
     def _apply(self, decision: Decision, why: str, force: bool = False) -> None:
@@ -476,8 +486,41 @@ class Manager(Node):
                                        f'events: {", ".join(events) or "none"})')
         self._reconcile()
 
+    def _set_standby(self, design_set: DesignSet) -> None:
+        """Tell each task node which designs of the design set to keep warm (its likeliest
+        answers), so that a switch to one needs no build. Only CARIn knows its answers in
+        advance: the static and OODIn-style strategies send none."""
+        for task, link in self._links.items():
+            designs = design_set.likely_designs(task) if self._strategy is Strategy.CARIN \
+                else []
+            link.standby = tuple(d.key for d in designs[:STANDBY_LIST_MAX])
+
+    def _reconcile_standby(self, link: TaskLink) -> None:
+        if link.in_flight or link.standby_in_flight or link.standby == link.standby_sent or \
+                link.desired != link.confirmed or not link.client.services_are_ready():
+            return
+        link.standby_in_flight = True
+        value = link.standby
+        fut = link.client.set_parameters([Parameter('standby', value=list(value) or [''])])
+
+        def done(f: Any) -> None:
+            link.standby_in_flight = False
+            link.standby_sent = value  # sent once per list: a rejection is not retried
+            try:
+                result = f.result().results[0]
+            except Exception as exc:
+                self._log.warn(f'standby-{link.node}', f'setting standby on {link.node} '
+                                                       f'failed: {exc}')
+                link.standby_sent = ()
+                return
+            if not result.successful:
+                self.get_logger().error(f'{link.node} rejected standby {list(value)}: '
+                                        f'{result.reason}')
+        fut.add_done_callback(done)
+
     def _reconcile(self) -> None:
-        """Send each task node its desired design until it has accepted it."""
+        """Send each task node its desired design until it has accepted it, then its
+        standby list."""
         for link in self._links.values():
             if link.in_flight and time.time() - link.requested_at > REQUEST_TIMEOUT_S:
                 # No answer (the node died after the request was sent): send it again.
@@ -494,6 +537,8 @@ class Manager(Node):
             key = link.desired
             fut = link.client.set_parameters([Parameter('design', value=key)])
             fut.add_done_callback(lambda f, link=link, key=key: self._set_done(link, key, f))
+        for link in self._links.values():
+            self._reconcile_standby(link)
 
     def _set_done(self, link: TaskLink, key: str, fut: Any) -> None:
         link.in_flight = False

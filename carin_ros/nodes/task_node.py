@@ -6,7 +6,9 @@ current design on a worker thread through :class:`carin_ros.engine.runner.Switch
 and publishes each result on ``results`` as JSON (schema in docs/messages.md), plus
 ``vision_msgs/Classification`` and a latched ``LabelInfo`` when vision_msgs is installed.
 The ``design`` parameter (``variant@processor``) switches the design: the runner builds and
-warms the new pipeline while the old one serves, so no input is lost to a switch.
+warms the new pipeline while the old one serves, so no input is lost to a switch. The
+``standby`` parameter lists designs to keep built and warm (up to ``standby_max``): a switch
+to one of them swaps at once, with no build.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -132,6 +134,14 @@ class TaskNode(Node):
             read_only=True)).value
         initial = self.declare_parameter('design', '', text_param(
             'serving design as variant@processor; setting it hot-swaps the design')).value
+        self._standby_max = self.declare_parameter('standby_max', 3, int_param(
+            'most designs of the standby list kept built and warm (memory: one session each)',
+            0, 16, read_only=True)).value
+        standby = self.declare_parameter('standby', [''], ParameterDescriptor(
+            type=ParameterType.PARAMETER_STRING_ARRAY,
+            description='designs (variant@processor) to keep warm, most likely first: a switch '
+                        'to one swaps at once, without a build (the manager sets this from its '
+                        'design set)')).value
         if not self._task:
             raise ValueError('task_node: parameter "task" is required')
 
@@ -171,6 +181,7 @@ class TaskNode(Node):
                                f'processors: {", ".join(self._processors)}')
         if self._vision is not None:
             self._vision.publish_label_info(self._runner.design)
+        self._set_standby(self._parse_standby(standby))
 
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)
@@ -194,6 +205,15 @@ class TaskNode(Node):
                              f'(known: {", ".join(self._processors)})')
         return design
 
+    def _parse_standby(self, keys: Sequence[str]) -> list[Design]:
+        return [self._parse_design(k) for k in keys if k]
+
+    def _set_standby(self, designs: list[Design]) -> None:
+        kept = designs[:self._standby_max]
+        self._runner.set_standby(kept)
+        if kept:
+            self.get_logger().info(f'standby (kept warm): {", ".join(d.key for d in kept)}')
+
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
             if p.name == 'design':
@@ -204,9 +224,20 @@ class TaskNode(Node):
                     self._parse_design(p.value)
                 except ValueError as exc:
                     return SetParametersResult(successful=False, reason=f'design: {exc}')
+            elif p.name == 'standby':
+                if p.type_ != Parameter.Type.STRING_ARRAY:
+                    return SetParametersResult(successful=False,
+                                               reason='standby must be a list of strings')
+                try:
+                    self._parse_standby(p.value)
+                except ValueError as exc:
+                    return SetParametersResult(successful=False, reason=f'standby: {exc}')
         return SetParametersResult(successful=True)
 
     def _apply(self, params: list[Parameter]) -> None:
+        for p in params:
+            if p.name == 'standby':
+                self._set_standby(self._parse_standby(p.value))
         for p in params:
             if p.name == 'design':
                 design = self._parse_design(p.value)
@@ -333,7 +364,8 @@ class TaskNode(Node):
                                     if self._runner.switching_to else '')),
                   ('received', str(received)), ('served', str(stats.served)),
                   ('switches', str(stats.switches)),
-                  ('failed_switches', str(stats.failed_switches))]
+                  ('failed_switches', str(stats.failed_switches)),
+                  ('standby', ','.join(d.key for d in self._runner.standby))]
         values += [(f'dropped.{k}', str(v)) for k, v in counters.items()]
         level, message = DiagnosticStatus.OK, f'serving {self._runner.design.key}'
         if window:
