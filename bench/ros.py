@@ -4,7 +4,8 @@ Runs camera_sim (30 Hz, 640x480 rgb8), the image task node, the resource monitor
 manager as separate processes (carin_ros.demo.run_demo), with a real quick profile of the
 smallest image variant on every CPU processor; a CPU hog pinned to the task's core starts
 after ``HOG_START_S`` for ``HOG_S``. Bare inference is the same design's pipeline called
-in this process on the same frames. About 90 s (profiling ~20 s, the graph ~45 s).
+in this process on the same frames. About 3 min (profiling ~20 s, each of the 3 runs of
+the graph ~45 s).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def bare_latency_ms(db_path: str, design_key: str, n: int = 60) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(runs: int = 3) -> None:
     from carin_ros.zoo.manifest import Zoo
     work = tempfile.mkdtemp(prefix='carin_bench_ros_')
     variant = min(Zoo.load().variants(TASK), key=lambda v: v.size_bytes).name
@@ -91,43 +92,73 @@ def main() -> None:
             {'name': 'carin_manager', 'executable': 'carin_manager',
              'parameters': {'profile_db': db_path, 'slo_file': slo_path}},
         ]}, source='bench/ros.py')
-    summary = run_demo(config, os.path.join(work, 'logs'), show=False)
+    summaries = []
+    for run in range(runs):
+        print(f'bench.ros: run {run + 1} of {runs}', flush=True)
+        summaries.append(run_demo(config, os.path.join(work, f'logs{run}'), show=False))
     bare = bare_latency_ms(db_path, primary.for_task(TASK).key)
-    t = summary.tasks[0]
     period_ms = 1000.0 / RATE_HZ
 
-    def ms(v: float | None, scale: float = 1.0) -> str:
-        return 'n/a' if v is None else f'{v * scale:.1f}'
+    def ms(v: float | None, scale: float = 1e3) -> str:
+        return 'n/a' if v is None else f'{v * scale:.0f}'
 
+    def row(name: str, values: list[float | None], scale: float = 1e3) -> list[str]:
+        known = [v for v in values if v is not None]
+        med = statistics.median(known) if known else None
+        return [name, *(ms(v, scale) for v in values), ms(med, scale)]
+
+    ts = [s.tasks[0] for s in summaries]
+    builds = [b for t in ts for b in t.switch_build_ms]
     rows = [
-        ['bare inference p50 (same design, in-process)', f'{bare:.1f} ms'],
-        ['node inference p50 (latency_ms in results)', f'{ms(t.p50_latency_ms)} ms'],
-        ['end to end p50 (frame stamp -> result received)', f'{ms(t.end_to_end_p50_ms)} ms'],
-        ['hog start -> switch requested', f'{ms(summary.decision_s, 1e3)} ms'],
-        ['hog start -> first result on another processor', f'{ms(summary.reaction_s, 1e3)} ms'],
-        ['hog end -> first result back on the primary', f'{ms(summary.returned_s, 1e3)} ms'],
-        ['longest result gap within 2 s of a switch',
-         f'{ms(t.max_gap_around_switch_s, 1e3)} ms ({period_ms:.0f} ms frame period)'],
-        ['longest result gap overall', f'{ms(t.max_gap_s, 1e3)} ms'],
-        ['results', f'{t.results} in {DURATION_S:.0f} s at {RATE_HZ:.0f} Hz input'],
-        ['designs served', ' -> '.join(t.designs)],
+        row('node inference p50 (latency_ms in results)', [t.p50_latency_ms for t in ts], 1.0),
+        row('end to end p50 (frame stamp -> result received)',
+            [t.end_to_end_p50_ms for t in ts], 1.0),
+        row('hog start -> switch requested', [s.decision_s for s in summaries]),
+        row('hog start -> first result on another processor',
+            [s.reaction_s for s in summaries]),
+        row('hog end -> first result back on the pre-hog processor',
+            [s.returned_s for s in summaries]),
+        row('longest result gap within 2 s of a switch',
+            [t.max_gap_around_switch_s for t in ts]),
+        row('longest result gap in steady state (no switch, no hog)',
+            [t.max_gap_steady_s for t in ts]),
+        row('longest result gap overall', [t.max_gap_s for t in ts]),
+        row('slowest switch build (0: warm standby)',
+            [max(t.switch_build_ms, default=None) for t in ts], 1.0),
+        row('results', [float(t.results) for t in ts], 1.0),
     ]
-    goal_switch = summary.decision_s is not None and summary.decision_s <= 1.0
-    goal_gap = t.max_gap_around_switch_s is not None and \
-        t.max_gap_around_switch_s * 1e3 <= 2 * period_ms
+    decisions = [s.decision_s for s in summaries if s.decision_s is not None]
+    goal_switch = len(decisions) == runs and statistics.median(decisions) <= 1.0
+    around = [t.max_gap_around_switch_s for t in ts if t.max_gap_around_switch_s is not None]
+    steady = [t.max_gap_steady_s for t in ts if t.max_gap_steady_s is not None]
+    goal_gap = bool(around) and statistics.median(around) * 1e3 <= 2 * period_ms
+    cores = ', '.join(f'core {s.hog_core} ({s.hog_processor})' for s in summaries)
     body = (f'Graph: camera_sim {RATE_HZ:.0f} Hz 640x480 rgb8 -> task_node ({TASK}, '
             f'{variant}) with resource_monitor (5 Hz) and carin_manager, each its own '
-            f'process; a quick real profile on {", ".join(processors)}; hog pinned to the '
-            f'primary design\'s core ({primary.for_task(TASK).key}) from {HOG_START_S:.0f} s '
-            f'for {HOG_S:.0f} s; SLO latency p90 <= {bound:g} ms.\n\n'
-            + markdown_table(['measure', 'value'], rows)
-            + f'\n\nGoals: switch within 1 s of the hog starting: '
+            f'process; a quick real profile on {", ".join(processors)} (primary design '
+            f'{primary.for_task(TASK).key}); from {HOG_START_S:.0f} s for {HOG_S:.0f} s a hog '
+            f'pinned to the core the task ran on then ({cores}); SLO latency p90 <= '
+            f'{bound:g} ms. Bare inference of the primary design in this process: p50 '
+            f'{bare:.1f} ms. {runs} runs; times in ms.\n\n'
+            + markdown_table(['measure', *(f'run {i + 1}' for i in range(runs)), 'median'],
+                             rows)
+            + '\n\nDesigns served: '
+            + '; '.join(' -> '.join(t.designs) for t in ts)
+            + f'. Switch builds: {len(builds)} switches, '
+              f'{sum(b == 0.0 for b in builds)} from warm standby (0 ms).'
+            + f'\n\nGoals: switch within 1 s of the hog starting (median): '
               f'{"met" if goal_switch else "NOT met"}; no gap longer than two frame periods '
-              f'around a switch: {"met" if goal_gap else "NOT met"}. One run; the machine is '
-              f'shared, so timings are noisy.\n')
+              f'({2 * period_ms:.0f} ms) around a switch (median): '
+              f'{"met" if goal_gap else "NOT met"}. '
+              f'The steady-state gaps (median {ms(statistics.median(steady)) if steady else "n/a"}'
+              f' ms) are the floor: on this 2-core machine the 30 Hz 640x480 camera, the '
+              f'transport and the nodes already leave results irregular without any switch.\n')
     write_section('ros', 'ROS end to end (bench/ros.py)', body)
     print(body)
 
 
 if __name__ == '__main__':
-    main()
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=3, help='graph runs (default 3)')
+    main(parser.parse_args().runs)

@@ -30,6 +30,11 @@ def test_reaction_return_and_gaps() -> None:
                               'design': 'v@cpu1'}))
     rec.on_switch(json.dumps({'stamp': t + 3.2, 'kind': 'switch_requested', 'task': TASK,
                               'design': 'v@cpu0'}))
+    for stamp, design, build in ((t + 1.85, 'v@cpu1', 0.0), (t + 3.4, 'v@cpu0', 120.0)):
+        rec.on_switch(json.dumps({'stamp': stamp, 'kind': 'switch_done', 'task': TASK,
+                                  'design': design, 'status': 'switched', 'build_ms': build}))
+    rec.on_switch(json.dumps({'stamp': t + 3.6, 'kind': 'switch_done', 'task': TASK,
+                              'design': 'v@cpu9', 'status': 'failed', 'build_ms': 5.0}))
     rec.hog_start, rec.hog_end, rec.hog_task = t + 1.0, t + 3.0, TASK
     rec.hog_core, rec.hog_processor = 0, 'cpu0'
     rec.on_result(TASK, 'not json', now=t + 9)
@@ -43,6 +48,10 @@ def test_reaction_return_and_gaps() -> None:
     assert task.designs == ('v@cpu0', 'v@cpu1', 'v@cpu0')
     assert task.results == len(times)
     assert task.max_gap_s == pytest.approx(0.6)   # 1002.9 -> 1003.5
+    # Steady state: over 2 s from a design change (1002.3, 1003.5) and outside the hog
+    # (1001.0 to 1003.0, plus 2 s): only the 10 Hz results up to 1000.3 count.
+    assert task.max_gap_steady_s == pytest.approx(0.1)
+    assert task.switch_build_ms == (0.0, 120.0)   # the failed switch is not a switch
     assert task.end_to_end_p50_ms == pytest.approx(20.0)
     assert task.p50_latency_ms == pytest.approx(8.0)
     assert any('hog on core 0' in line for line in s.lines())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,10 @@ class TaskSummary:
     max_gap_s: float | None           # longest interval between consecutive results
     max_gap_around_switch_s: float | None  # the same, within 2 s of a design change
     slo_met_fraction: float | None
+    # Longest gap in steady state: more than 2 s from a design change and outside the hog
+    # period (plus 2 s): the jitter of the graph itself, the floor for the two above.
+    max_gap_steady_s: float | None = None
+    switch_build_ms: tuple[float, ...] = ()  # build time of each switch (0: warm standby)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class DemoSummary:
     decision_s: float | None   # hog start -> manager requests a switch of the hogged task
     reaction_s: float | None   # hog start -> first result on another processor
     returned_s: float | None   # hog end -> first result back on the pre-hog processor
+    hog_processor: str | None = None  # the processor the hogged task ran on at hog start
 
     def lines(self) -> list[str]:
         out = [f'switch requests: {self.switches}']
@@ -53,9 +59,11 @@ class DemoSummary:
             gap = None if t.max_gap_s is None else t.max_gap_s * 1e3
             around = None if t.max_gap_around_switch_s is None else \
                 t.max_gap_around_switch_s * 1e3
+            steady = None if t.max_gap_steady_s is None else t.max_gap_steady_s * 1e3
             out.append(f'{t.task}: {t.results} results, designs {" -> ".join(t.designs)}, '
                        f'p90 {_ms(t.p90_latency_ms)}, end-to-end p50 {_ms(t.end_to_end_p50_ms)}'
-                       f', longest gap {_ms(gap)} (around switches {_ms(around)}), '
+                       f', longest gap {_ms(gap)} (around switches {_ms(around)}, steady '
+                       f'state {_ms(steady)}), '
                        f'SLO met in {_pct(t.slo_met_fraction)} of status updates')
         return out
 
@@ -154,6 +162,14 @@ class Recorder:
                             if a.design != b.design]
             around = [g for g, t in zip(gaps, recv[1:], strict=False)
                       if any(abs(t - c) <= 2.0 for c in change_times)]
+            hog = (self.hog_start, (self.hog_end or math.inf) + 2.0) \
+                if self.hog_start is not None else None
+            steady = [g for g, t in zip(gaps, recv[1:], strict=False)
+                      if all(abs(t - c) > 2.0 for c in change_times)
+                      and (hog is None or not hog[0] <= t <= hog[1])]
+            builds = tuple(float(e['build_ms']) for e in self.switch_log
+                           if e.get('kind') == 'switch_done' and e.get('task') == task
+                           and e.get('status') == 'switched' and e.get('build_ms') is not None)
             met = [s['tasks'][task]['met'] for s in self.slo_status
                    if task in s.get('tasks', {}) and s['tasks'][task].get('checks')]
             lat = [r.latency_ms for r in seen]
@@ -165,7 +181,8 @@ class Recorder:
                 if seen else None,
                 float(gaps.max()) if gaps.size else None,
                 float(max(around)) if around else None,
-                float(np.mean(met)) if met else None))
+                float(np.mean(met)) if met else None,
+                float(max(steady)) if steady else None, builds))
         requests = [e for e in self.switch_log if e.get('kind') == 'switch_requested']
         decision = reaction = returned = None
         if self.hog_start is not None and self.hog_task is not None:
@@ -184,4 +201,4 @@ class Recorder:
                 if back:
                     returned = back[0].received - self.hog_end
         return DemoSummary(tuple(tasks), len(requests), self.hog_start, self.hog_task,
-                           self.hog_core, decision, reaction, returned)
+                           self.hog_core, decision, reaction, returned, self.hog_processor)
