@@ -2,9 +2,10 @@
 processor for a back-off hold and switches to the design set's answer for that event, results
 keep flowing, and the processor is tried again once the hold ends.
 
-The fallback was kept warm on standby, so the switch needs no build. The fault is real: the most accurate variant is an ONNX model whose ``Gather`` index comes from
-the input, so ONNX Runtime fails on bright images ("indices element out of data bounds") and
-serves dark ones. Nothing in the nodes is patched."""
+The fallback was kept warm on standby, so the switch needs no build. The fault is real: the
+most accurate variant is an ONNX model whose ``Gather`` index comes from the input, so ONNX
+Runtime fails on bright images ("indices element out of data bounds") and serves dark ones.
+Nothing in the nodes is patched."""
 from __future__ import annotations
 
 import hashlib

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,6 +50,7 @@ class Decision:
     events: tuple[str, ...]
     decision_ms: float
     reason: str
+    decision_cpu_ms: float = math.nan  # the manager thread's CPU time for the decision
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ def run_scenario(scenario: Scenario, strategy: Strategy, repeat: int, slo_file: 
             d = json.loads(text)
             decisions.append(Decision(time.time(), tuple(sorted(d['designs'].items())),
                                       tuple(d.get('events', ())), float(d['decision_ms']),
-                                      str(d.get('reason', ''))))
+                                      str(d.get('reason', '')),
+                                      float(d.get('decision_cpu_ms', math.nan))))
         except (ValueError, KeyError, TypeError, AttributeError):
             dropped[0] += 1
 

@@ -41,14 +41,14 @@ class StaticPolicy(RuntimePolicy):
         self._fixed: Answer = design_set.primary
 
     def decide(self, now: float) -> Decision:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         events = self.active_events(now)
         previous = self.current.design
         self.current = self._fixed
         self.events = events
         return Decision(now, events, self.current.design, self.current.design != previous,
                         self._fixed.feasible, True, self._fixed.score,
-                        time.perf_counter() - t0, self._fixed)
+                        time.perf_counter() - t0, self._fixed, time.thread_time() - c0)
 
 
 class ResolvingPolicy(RuntimePolicy):
@@ -65,7 +65,7 @@ class ResolvingPolicy(RuntimePolicy):
         self.solves = 0
 
     def decide(self, now: float) -> Decision:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         events = self.active_events(now)
         previous = self.current.design
         key = (events, id(self.design_set))
@@ -79,7 +79,8 @@ class ResolvingPolicy(RuntimePolicy):
                 self.current = answer
         self.events = events
         return Decision(now, events, self.current.design, self.current.design != previous,
-                        answer.feasible, False, answer.score, time.perf_counter() - t0, answer)
+                        answer.feasible, False, answer.score, time.perf_counter() - t0, answer,
+                        time.thread_time() - c0)
 
 
 def make_policy(strategy: Strategy, design_set: DesignSet, db: ProfileDB,

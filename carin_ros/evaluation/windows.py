@@ -60,7 +60,8 @@ class RunMetrics:
     reactions_s: tuple[tuple[str, float | None], ...]  # phase -> first switch after it
     max_switch_gap_s: float | None         # longest result gap within 2 s of a design change
     switches: int
-    decision_ms: tuple[float, ...]         # every decision the manager published
+    decision_ms: tuple[float, ...]         # every decision the manager published (wall)
+    decision_cpu_ms: tuple[float, ...] = ()  # the same decisions, manager thread CPU time
 
 
 def latency_bound(spec: SloSpec, task: str) -> tuple[Metric, float] | None:
@@ -141,7 +142,8 @@ def max_switch_gap(results: Sequence[ResultRecord], around_s: float = 2.0) -> fl
 
 def summarise_run(ws: Sequence[Window], switches: Sequence[SwitchRecord],
                   results: Sequence[ResultRecord], disturbances: Sequence[tuple[str, float]],
-                  duration_s: float, decision_ms: Sequence[float]) -> RunMetrics:
+                  duration_s: float, decision_ms: Sequence[float],
+                  decision_cpu_ms: Sequence[float] = ()) -> RunMetrics:
     """The run's figures from its windows, switch requests and results."""
     if not ws:
         raise ValueError('no windows')
@@ -155,4 +157,5 @@ def summarise_run(ws: Sequence[Window], switches: Sequence[SwitchRecord],
                       float(np.median(p90s)) if p90s else math.nan,
                       float(np.mean([w.throughput_fps for w in ws])),
                       reactions(switches, disturbances, ends), max_switch_gap(results),
-                      len(switches), tuple(decision_ms))
+                      len(switches), tuple(decision_ms),
+                      tuple(c for c in decision_cpu_ms if not math.isnan(c)))

@@ -477,6 +477,7 @@ class Manager(Node):
             'stamp': decision.stamp, 'events': events, 'designs': designs,
             'feasible': decision.feasible, 'precomputed': decision.precomputed,
             'score': decision.score, 'decision_ms': round(decision.decision_time_s * 1e3, 3),
+            'decision_cpu_ms': round(decision.decision_cpu_s * 1e3, 3),
             'reason': why})))
         for task, key in designs.items():
             link = self._links.get(task)
