@@ -230,6 +230,17 @@ def test_policy_failure_excludes_a_processor_for_a_back_off_hold(design_set):
         DetectorConfig(failure_hold_s=10.0, failure_hold_max_s=1.0)
 
 
+def test_standby_designs_follow_the_design_set_and_empty_under_memory_pressure(design_set):
+    from carin_ros.core.policy import standby_designs
+    for task in TASKS:
+        likely = design_set.likely_designs(task)
+        assert standby_designs(design_set, task) == likely[:8]
+        assert standby_designs(design_set, task, limit=1) == [
+            design_set.primary.design.for_task(task)]
+        assert standby_designs(design_set, task, {ProcessorOverloaded('cpu0')}) == likely[:8]
+        assert standby_designs(design_set, task, {MemoryPressure('high')}) == []
+
+
 def test_detector_config_from_yaml_and_errors(tmp_path):
     cfg = DetectorConfig.load('config/events.yaml')
     assert cfg == DetectorConfig()

@@ -49,7 +49,7 @@ from carin_ros.core.events import (
 from carin_ros.core.profiles import Metric, latency_statistic
 from carin_ros.core.rass import Answer, DesignSet
 from carin_ros.core.slo import APP, Bound, SloSpec
-from carin_ros.core.space import JointDesign, Processor
+from carin_ros.core.space import Design, JointDesign, Processor
 
 
 @dataclass(frozen=True)
@@ -561,6 +561,16 @@ class RuntimePolicy:
         elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
         return Decision(now, events, self.current.design, self.current.design != previous,
                         answer.feasible, answer.precomputed, answer.score, elapsed, answer, cpu)
+
+
+def standby_designs(design_set: DesignSet, task: str, events: Iterable[Event] = (),
+                    limit: int = 8) -> list[Design]:
+    """The designs of ``task`` worth keeping warm now: the design set's likeliest (see
+    :meth:`DesignSet.likely_designs`), at most ``limit``; none under memory pressure, since
+    spares hold memory that the designs' own figures do not count."""
+    if any(isinstance(e, MemoryPressure) for e in events):
+        return []
+    return design_set.likely_designs(task)[:limit]
 
 
 def known_events(events: Iterable[Event], design_set: DesignSet) -> frozenset[Event]:

@@ -46,6 +46,7 @@ from carin_ros.core.policy import (
     DeviceState,
     EventDetector,
     LatencyWatch,
+    standby_designs,
 )
 from carin_ros.core.profiles import Metric, ProfileDB, latency_statistic
 from carin_ros.core.rass import DesignSet, InfeasibleSLOError, solve, solve_or_closest
@@ -242,7 +243,6 @@ class Manager(Node):
         pairs = dict(p.split('=', 1) for p in node_map if '=' in p)
         self._links = {t: TaskLink(t, pairs.get(t, t), AsyncParameterClient(self, pairs.get(
             t, t))) for t in spec.tasks}
-        self._set_standby(design_set)
 
         self._active_pub = self.create_publisher(String, 'carin/active_designs', LATCHED_QOS)
         self._events_pub = self.create_publisher(String, 'carin/events', LATCHED_QOS)
@@ -321,7 +321,6 @@ class Manager(Node):
             with self._lock:
                 self._policy.set_design_set(design_set)
                 decision = self._policy.decide(time.time())
-            self._set_standby(design_set)
             self.get_logger().info(f're-solved in {time.perf_counter() - t0:.2f} s: primary '
                                    f'{design_set.primary.design}')
             self._apply(decision, 'SLO parameters changed', force=True)
@@ -479,6 +478,9 @@ class Manager(Node):
             'score': decision.score, 'decision_ms': round(decision.decision_time_s * 1e3, 3),
             'decision_cpu_ms': round(decision.decision_cpu_s * 1e3, 3),
             'reason': why})))
+        with self._lock:
+            design_set = self._policy.design_set
+        self._set_standby(design_set, decision.events)
         for task, key in designs.items():
             link = self._links.get(task)
             if link is not None and link.desired != key:
@@ -487,14 +489,15 @@ class Manager(Node):
                                        f'events: {", ".join(events) or "none"})')
         self._reconcile()
 
-    def _set_standby(self, design_set: DesignSet) -> None:
+    def _set_standby(self, design_set: DesignSet, events: frozenset = frozenset()) -> None:
         """Tell each task node which designs of the design set to keep warm (its likeliest
         answers), so that a switch to one needs no build. Only CARIn knows its answers in
-        advance: the static and OODIn-style strategies send none."""
+        advance: the static and OODIn-style strategies send none. Under memory pressure the
+        lists are emptied: spares hold memory the design's own figures do not count."""
         for task, link in self._links.items():
-            designs = design_set.likely_designs(task) if self._strategy is Strategy.CARIN \
-                else []
-            link.standby = tuple(d.key for d in designs[:STANDBY_LIST_MAX])
+            designs = standby_designs(design_set, task, events, STANDBY_LIST_MAX) \
+                if self._strategy is Strategy.CARIN else []
+            link.standby = tuple(d.key for d in designs)
 
     def _reconcile_standby(self, link: TaskLink) -> None:
         if link.in_flight or link.standby_in_flight or link.standby == link.standby_sent or \
