@@ -35,6 +35,15 @@ def ros_env(domain_id: int) -> dict[str, str]:
             'PYTHONUNBUFFERED': '1', 'RCUTILS_COLORIZED_OUTPUT': '0'}
 
 
+def task_status(box: list, task: str) -> dict[str, str]:
+    """The newest ``carin_ros: task <task>`` values in collected /diagnostics messages."""
+    for _, msg in reversed(box):
+        for s in msg.status:
+            if s.name == f'carin_ros: task {task}':
+                return {kv.key: kv.value for kv in s.values}
+    return {}
+
+
 @dataclass
 class Graph:
     """Node processes of one test; :meth:`close` kills them all (call it in a finally)."""

@@ -304,3 +304,28 @@ def test_likely_designs_start_with_the_primary_and_cover_the_answers():
                 singles[d] = singles.get(d, 0) + 1
         if len(likely) > 1:
             assert likely[1] in singles or not singles
+
+
+def test_warm_fallbacks_answer_larger_event_sets_in_advance():
+    import itertools
+
+    from carin_ros.core.events import EventModel, MemoryPressure
+    from carin_ros.core.rass import solve
+    from carin_ros.core.slo import SloSpec
+    from carin_ros.core.synth import synthetic_db
+    tasks = ['image_classification', 'text_classification']
+    db = synthetic_db(seed=5, tasks=tasks, variants_per_task=3)
+    spec = SloSpec.from_dict({'tasks': tasks, 'objectives': {'app': {'accuracy': {}}}})
+    cold, warm = solve(db, spec, EventModel()), solve(db, spec, EventModel())
+    singles = sorted({e for k in warm.answers if len(k) == 1 for e in k}, key=lambda e: e.key)
+    triples = [frozenset(c) for c in itertools.combinations(singles, 3)
+               if sum(isinstance(e, MemoryPressure) for e in c) <= 1]
+    assert triples and not any(t in warm.answers for t in triples)
+    assert warm.warm_fallbacks() == len(triples)
+    assert warm.warm_fallbacks() == 0  # nothing left to do
+    for t in triples:
+        a = warm.lookup(t)
+        assert a is warm.lookup(t) and not a.precomputed   # remembered, not re-evaluated
+        b = cold.lookup(t)                                  # evaluated on demand: the same
+        assert (a.design, a.feasible, a.score) == (b.design, b.feasible, b.score)
+    assert solve(db, spec, EventModel()).warm_fallbacks(stop=lambda: True) == 0

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import Graph, Probe
+from ros_harness import Graph, Probe, task_status
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -28,14 +28,6 @@ def _variants(zoo: Zoo, task: str) -> list[str]:
 
 def _results(box: list) -> list[dict]:
     return [json.loads(m.data) for _, m in box]
-
-
-def _task_status(box: list, task: str) -> dict[str, str]:
-    for _, msg in reversed(box):
-        for s in msg.status:
-            if s.name == f'carin_ros: task {task}':
-                return {kv.key: kv.value for kv in s.values}
-    return {}
 
 
 def test_image_task_labels_the_cat_and_hot_swaps(ros_probe: Probe, graph: Graph,
@@ -96,12 +88,12 @@ def test_image_task_labels_the_cat_and_hot_swaps(ros_probe: Probe, graph: Graph,
         # Best effort and a newest-only queue: a camera frame may replace a broken one before
         # the worker takes it (counted as stale), so keep sending until one is counted.
         pub.publish(broken)
-        return int(_task_status(diags, task).get('dropped.bad_input', 0)) >= 1
+        return int(task_status(diags, task).get('dropped.bad_input', 0)) >= 1
 
     ros_probe.wait_for(bad_input_counted, 30, 'bad input counted')
     n = len(results)
     ros_probe.wait_for(lambda: len(results) >= n + 3, 30, 'results after bad input')
-    status = _task_status(diags, task)
+    status = task_status(diags, task)
     assert status['design'] == f'{other}@cpu0' and int(status['switches']) == 1
     assert float(status['latency_p90_ms']) > 0
 

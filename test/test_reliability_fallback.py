@@ -19,7 +19,7 @@ import onnx
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from onnx import TensorProto, helper
-from ros_harness import ROOT, Graph, Probe
+from ros_harness import ROOT, Graph, Probe, task_status
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -104,14 +104,6 @@ def _db(zoo: Zoo) -> ProfileDB:
     return db
 
 
-def _status(box: list) -> dict[str, str]:
-    for _, msg in reversed(box):
-        for s in msg.status:
-            if s.name == f'carin_ros: task {TASK}':
-                return {kv.key: kv.value for kv in s.values}
-    return {}
-
-
 def _image(value: int) -> Image:
     w, h, enc, big, step, data = encode_image(np.full((48, 64, 3), value, np.uint8))
     return Image(width=w, height=h, encoding=enc, is_bigendian=big, step=step, data=data)
@@ -180,7 +172,7 @@ def test_serving_failure_falls_back_and_retries_after_a_hold(ros_probe: Probe, g
                        == {TASK: primary}, 120, 'the primary design as active')
     feed(dark, served_by(primary, 0.0), 120, f'results from {primary}')
     # The manager told the node which designs its design set may switch to: kept warm.
-    feed(dark, lambda: fallback in _status(diags).get('standby', '').split(','), 120,
+    feed(dark, lambda: fallback in task_status(diags, TASK).get('standby', '').split(','), 120,
          f'{fallback} kept warm on standby')
 
     # 2. Bright images make its session fail: reported, cpu0 excluded for hold_s, the design
@@ -210,11 +202,11 @@ def test_serving_failure_falls_back_and_retries_after_a_hold(ros_probe: Probe, g
 
     # Every input is accounted for: the failed ones were counted, none was lost.
     def balanced() -> bool:
-        st = _status(diags)
+        st = task_status(diags, TASK)
         drops = sum(int(v) for k, v in st.items() if k.startswith('dropped.'))
         return bool(st) and int(st['received']) == int(st['served']) + drops
     ros_probe.wait_for(balanced, 30, 'a balanced account of inputs')
-    st = _status(diags)
+    st = task_status(diags, TASK)
     assert int(st['dropped.failed']) >= 6, st  # at least three per report
     print(f'fallback: first result from {fallback} {gap:.2f} s after the first bright image; '
           f'{st["dropped.failed"]} inputs failed in two fault periods')

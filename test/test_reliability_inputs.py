@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import Graph, Probe
+from ros_harness import Graph, Probe, task_status
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -16,14 +16,6 @@ from carin_ros.engine.decode import encode_image
 from carin_ros.nodes.common import RELIABLE_QOS
 
 IMAGE, TEXT = 'image_classification', 'text_classification'
-
-
-def _status(box: list, task: str) -> dict[str, str]:
-    for _, msg in reversed(box):
-        for s in msg.status:
-            if s.name == f'carin_ros: task {task}':
-                return {kv.key: kv.value for kv in s.values}
-    return {}
 
 
 def _image(fields: tuple) -> Image:
@@ -65,7 +57,7 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
     img_pub = ros_probe.node.create_publisher(Image, '/bad/image', deep)
     txt_pub = ros_probe.node.create_publisher(String, '/bad/text', deep)
     good_img = _image(encode_image(np.full((64, 64, 3), 128, np.uint8)))
-    ros_probe.wait_for(lambda: _status(diags, IMAGE) and _status(diags, TEXT), 120,
+    ros_probe.wait_for(lambda: task_status(diags, IMAGE) and task_status(diags, TEXT), 120,
                        'both task nodes up')
     ros_probe.wait_for(lambda: img_pub.get_subscription_count() and
                        txt_pub.get_subscription_count(), 30, 'subscriptions matched')
@@ -79,7 +71,7 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
     sent = {IMAGE: 0, TEXT: 0}
 
     def n_received(task: str) -> int:
-        return int(_status(diags, task).get('received', 0))
+        return int(task_status(diags, task).get('received', 0))
 
     def send(task: str, pub, msg) -> None:
         """Publish ``msg`` and wait until the node has received it, one message at a time
@@ -106,7 +98,7 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
             send(TEXT, txt_pub, txt_msg)
 
     def counted(task: str, n: int) -> bool:
-        st = _status(diags, task)
+        st = task_status(diags, task)
         return int(st.get('dropped.bad_input', 0)) + int(st.get('dropped.stale', 0)) >= n and \
             int(st.get('received', 0)) >= n + 3
     ros_probe.wait_for(lambda: counted(IMAGE, n_img) and counted(TEXT, n_txt), 60,
@@ -116,7 +108,7 @@ def test_bad_messages_are_counted_and_serving_goes_on(ros_probe: Probe, graph: G
     ros_probe.wait_for(lambda: len(results[IMAGE]) >= 1 and len(results[TEXT]) >= 1, 60,
                        'results for good inputs')
     for task, n_bad in ((IMAGE, n_img), (TEXT, n_txt)):
-        st = _status(diags, task)
+        st = task_status(diags, task)
         received, served = int(st['received']), int(st['served'])
         drops = sum(int(v) for k, v in st.items() if k.startswith('dropped.'))
         # A resent message whose first copy came late adds one; none may go missing.

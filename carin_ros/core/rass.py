@@ -10,10 +10,11 @@ is a dict lookup.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from carin_ros.core.events import (
     Event,
     EventEffect,
     EventModel,
+    MemoryPressure,
     event_key,
     parse_event_set,
 )
@@ -161,6 +163,7 @@ class DesignSet:
         self.stats = stats
         self.front: np.ndarray | None = None
         """Objective values of every design feasible without events (not saved)."""
+        self._fallbacks: dict[frozenset[Event], Answer] = {}
 
     @property
     def primary(self) -> Answer:
@@ -203,15 +206,51 @@ class DesignSet:
         against the no-event normalisation."""
         events = frozenset(events)
         effect = self.effect(events)
+        norm = replace(self.normalisation, weights=effective_weights(self.spec, effect))
+        return self._evaluate(joint, events, effect, norm)
+
+    def _evaluate(self, joint: JointDesign, events: frozenset[Event], effect: EventEffect,
+                  norm: Normalisation) -> Answer:
         metrics, missed, violation = check(self.spec, joint, self.designs[joint], effect,
                                            self.memory_reference_mb)
         feasible = not missed
-        norm = replace(self.normalisation, weights=effective_weights(self.spec, effect))
         values = [metrics.value(o.scope, o.metric) for o in self.spec.objectives]
         return Answer(events, joint, feasible, norm.score_one(values, feasible), metrics,
                       violation, missed, precomputed=False)
 
     def _fallback(self, events: frozenset[Event]) -> Answer:
+        """An event set that was not precomputed: the best of a handful of candidates.
+        Remembered, so each such set costs its evaluation once."""
+        cached = self._fallbacks.get(events)
+        if cached is None:
+            cached = self._fallbacks[events] = self._evaluate_fallback(events)
+        return cached
+
+    def warm_fallbacks(self, stop: Callable[[], bool] | None = None) -> int:
+        """Evaluate in advance every event set one event larger than the precomputed ones
+        (three simultaneous events when ``max_simultaneous`` is 2), built from the single
+        events the set anticipates, so that a lookup of one is a dict access too. Meant for a
+        background thread after solving (``stop`` ends it early); returns how many sets
+        were added. Two levels of memory pressure never combine (the detector reports the
+        most severe), so such sets are skipped."""
+        singles = sorted({e for k in self.answers if len(k) == 1 for e in k},
+                         key=lambda e: e.key)
+        added = 0
+        for combo in itertools.combinations(singles, self.max_simultaneous + 1):
+            if stop is not None and stop():
+                break
+            if sum(isinstance(e, MemoryPressure) for e in combo) > 1:
+                continue
+            key = self.event_model.canonical(combo)
+            if key in self.answers or key in self._fallbacks:
+                continue
+            self._fallback(key)
+            added += 1
+        return added
+
+    def _evaluate_fallback(self, events: frozenset[Event]) -> Answer:
+        effect = self.effect(events)
+        norm = replace(self.normalisation, weights=effective_weights(self.spec, effect))
         candidates: list[JointDesign] = []
         covered = sorted((k for k in self.answers if k <= events), key=len, reverse=True)
         for k in covered:
@@ -224,7 +263,7 @@ class DesignSet:
         best: Answer | None = None
         closest: Answer | None = None
         for d in candidates:
-            a = self.evaluate(d, events)
+            a = self._evaluate(d, events, effect, norm)
             if a.feasible and (best is None or a.score > best.score):
                 best = a
             if not a.feasible and (closest is None or a.violation < closest.violation):

@@ -232,6 +232,7 @@ class Manager(Node):
                                    LatencyWatch(design_set.spec, self._detector_config))
         self.get_logger().info(f'strategy {strategy}')
         self._strategy = strategy
+        self._warm(design_set)
         self._solve_thread: threading.Thread | None = None
         self._resolve_pending: SloSpec | None = None
         self._diag_drops = 0
@@ -321,6 +322,7 @@ class Manager(Node):
             with self._lock:
                 self._policy.set_design_set(design_set)
                 decision = self._policy.decide(time.time())
+            self._warm(design_set)
             self.get_logger().info(f're-solved in {time.perf_counter() - t0:.2f} s: primary '
                                    f'{design_set.primary.design}')
             self._apply(decision, 'SLO parameters changed', force=True)
@@ -488,6 +490,20 @@ class Manager(Node):
                 self.get_logger().info(f'{task}: {link.confirmed or "?"} -> {key} ({why}; '
                                        f'events: {", ".join(events) or "none"})')
         self._reconcile()
+
+    def _warm(self, design_set: DesignSet) -> None:
+        """Evaluate the event sets one event beyond the precomputed ones in the background,
+        so that every lookup the policy makes is a dict access (CARIn only: the static
+        strategy never looks up, the OODIn-style one re-solves by design)."""
+        if self._strategy is not Strategy.CARIN:
+            return
+
+        def warm() -> None:
+            t0 = time.perf_counter()
+            n = design_set.warm_fallbacks(stop=lambda: self._policy.design_set is not design_set)
+            self.get_logger().info(f'design set: {n} more event sets answered in advance in '
+                                   f'{time.perf_counter() - t0:.2f} s')
+        threading.Thread(target=warm, name='carin-warm', daemon=True).start()
 
     def _set_standby(self, design_set: DesignSet, events: frozenset = frozenset()) -> None:
         """Tell each task node which designs of the design set to keep warm (its likeliest
