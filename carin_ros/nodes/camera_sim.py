@@ -10,7 +10,14 @@ from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from carin_ros.nodes.common import SENSOR_QOS, float_param, int_param, run, text_param
+from carin_ros.nodes.common import (
+    SENSOR_QOS,
+    float_param,
+    int_param,
+    run,
+    text_param,
+    until_shutdown,
+)
 
 # Pictures that ship with scikit-image (no download): name -> what it shows.
 SAMPLE_IMAGES = {'chelsea': 'a tabby cat', 'astronaut': 'a face (Eileen Collins)',
@@ -65,7 +72,7 @@ class CameraSim(Node):
         self._names = list(names)
         self._count = 0
         self._pub = self.create_publisher(Image, 'image', SENSOR_QOS)
-        self._timer = self.create_timer(1.0 / rate, self._tick)
+        self._timer = self.create_timer(1.0 / rate, until_shutdown(self, self._tick))
         self.get_logger().info(f'publishing {width}x{height} rgb8 at {rate:g} Hz: '
                                f'{", ".join(self._names)}')
 

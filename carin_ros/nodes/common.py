@@ -1,9 +1,13 @@
 """Shared node plumbing: QoS profiles, the spin-and-shutdown main, parameter descriptors."""
 from __future__ import annotations
 
+import functools
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -74,9 +78,47 @@ class RateLimitedLog:
             self._last[key] = now
 
 
+_F = TypeVar('_F', bound=Callable[..., Any])
+
+
+def until_shutdown(node: Node, callback: _F) -> _F:
+    """Wrap an executor callback (timer, subscription, service) for the moment of shutdown.
+
+    rclpy's SIGINT handler shuts the context down at once; a callback already running then
+    fails to publish, and the executor printed that as "exception was never retrieved" on the
+    way out. Such a failure is the node ending, not an error: it is dropped. While the context
+    is up every exception propagates as before."""
+    @functools.wraps(callback)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception:
+            if node.context.ok():
+                raise
+            return None
+    return wrapped  # type: ignore[return-value]
+
+
+def ignore_interrupts() -> None:
+    """Shutdown has begun: further SIGINT/SIGTERM must not cut the clean-up short.
+
+    ``ros2 launch`` forwards Ctrl-C to processes that got it from the terminal already (every
+    node sees it twice), and users press it again when shutdown takes a second. A
+    KeyboardInterrupt inside ``destroy_node`` or a worker join left tracebacks and, where a
+    native thread was still running, aborted the process. A signal already received but not
+    yet handled is dropped too: Python looks the handler up when it runs it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
         threads: int = 2) -> int:
-    """``rclpy.init``, spin ``make_node()`` until shutdown or Ctrl-C, then clean up."""
+    """``rclpy.init``, spin ``make_node()`` until shutdown or Ctrl-C, then clean up.
+
+    The clean-up ignores further Ctrl-C (:func:`ignore_interrupts`), so one Ctrl-C or several
+    end the node with exit code 0 and no traceback."""
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = None
     executor: Executor = (SingleThreadedExecutor() if threads <= 1
@@ -94,6 +136,12 @@ def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        while True:  # a second Ctrl-C may land before the first statement of the clean-up
+            try:
+                ignore_interrupts()
+                break
+            except KeyboardInterrupt:
+                continue
         close = getattr(node, 'close', None)
         if callable(close):
             close()
@@ -102,4 +150,5 @@ def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
+        ignore_interrupts()  # try_shutdown put back the handlers rclpy.init replaced
     return 0

@@ -12,6 +12,7 @@ processor being unavailable. Topics (JSON on std_msgs/String, docs/messages.md):
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -70,6 +71,7 @@ from carin_ros.nodes.common import (
     int_param,
     run,
     text_param,
+    until_shutdown,
 )
 from carin_ros.nodes.diagnostics import find_device_sample
 from carin_ros.nodes.paths import project_file
@@ -250,18 +252,19 @@ class Manager(Node):
         self._status_pub = self.create_publisher(String, 'carin/slo_status', LATCHED_QOS)
         self._switch_pub = self.create_publisher(String, 'carin/switch_log', RELIABLE_QOS)
         group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics,
+        quiet = functools.partial(until_shutdown, self)
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, quiet(self._on_diagnostics),
                                  RELIABLE_QOS, callback_group=group)
         for t in spec.tasks:
             self.create_subscription(String, self._results_pattern.format(task=t),
-                                     lambda m, t=t: self._on_result(t, m), RELIABLE_QOS,
+                                     quiet(lambda m, t=t: self._on_result(t, m)), RELIABLE_QOS,
                                      callback_group=group)
             self.create_subscription(String, self._switch_pattern.format(task=t),
-                                     lambda m, t=t: self._on_switch_event(t, m), RELIABLE_QOS,
-                                     callback_group=group)
-        self.create_service(Trigger, 'carin/get_design_set', self._get_design_set)
-        self.create_timer(period, self._tick, callback_group=group)
-        self.create_timer(self._status_period, self._publish_status, callback_group=group)
+                                     quiet(lambda m, t=t: self._on_switch_event(t, m)),
+                                     RELIABLE_QOS, callback_group=group)
+        self.create_service(Trigger, 'carin/get_design_set', quiet(self._get_design_set))
+        self.create_timer(period, quiet(self._tick), callback_group=group)
+        self.create_timer(self._status_period, quiet(self._publish_status), callback_group=group)
         self._apply(self._policy.decide(time.time()), 'start-up: primary design', force=True)
 
     # -- SLO parameters ------------------------------------------------------------------------

@@ -8,7 +8,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
 from carin_ros.monitor import DeviceSampler
-from carin_ros.nodes.common import DIAGNOSTICS_TOPIC, RELIABLE_QOS, float_param, run
+from carin_ros.nodes.common import (
+    DIAGNOSTICS_TOPIC,
+    RELIABLE_QOS,
+    float_param,
+    run,
+    until_shutdown,
+)
 from carin_ros.nodes.diagnostics import device_status
 
 
@@ -25,7 +31,7 @@ class ResourceMonitor(Node):
         if self._sampler.gpu_absent_reason:
             self.get_logger().info(f'GPU absent: {self._sampler.gpu_absent_reason}')
         self._pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, RELIABLE_QOS)
-        self._timer = self.create_timer(1.0 / rate, self._tick)
+        self._timer = self.create_timer(1.0 / rate, until_shutdown(self, self._tick))
 
     def _tick(self) -> None:
         sample = self._sampler.sample()

@@ -12,7 +12,7 @@ from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from carin_ros.nodes.common import RELIABLE_QOS, float_param, run, text_param
+from carin_ros.nodes.common import RELIABLE_QOS, float_param, run, text_param, until_shutdown
 
 TEXT_FIELDS = ('text', 'sentence', 'utterance')
 
@@ -97,7 +97,7 @@ class TextSim(Node):
         self._sentences = sentences
         self._count = 0
         self._pub = self.create_publisher(String, 'text', RELIABLE_QOS)
-        self._timer = self.create_timer(1.0 / rate, self._tick)
+        self._timer = self.create_timer(1.0 / rate, until_shutdown(self, self._tick))
         self.get_logger().info(f'publishing {len(sentences)} sentences at {rate:g} Hz')
 
     def _tick(self) -> None:
