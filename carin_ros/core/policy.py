@@ -207,33 +207,10 @@ class DetectorConfig:
                     _mapping(data['unavailable'], f'{source}: detection.unavailable').get(
                         'exit_hold_s', base.unavailable_exit_hold_s),
                     f'{source}: detection.unavailable.exit_hold_s')
-            if 'latency' in data:
-                body = _mapping(data['latency'], f'{source}: detection.latency')
-                extra = set(body) - {'window', 'violations', 'hold_s', 'hold_max_s'}
-                if extra:
-                    raise EventError(f'{source}: detection.latency: unknown keys {sorted(extra)}')
-                kwargs['latency_window'] = int(_num(body.get('window', base.latency_window),
-                                                    f'{source}: detection.latency.window'))
-                kwargs['latency_violations'] = int(_num(
-                    body.get('violations', base.latency_violations),
-                    f'{source}: detection.latency.violations'))
-                kwargs['latency_hold_s'] = _num(body.get('hold_s', base.latency_hold_s),
-                                                f'{source}: detection.latency.hold_s')
-                kwargs['latency_hold_max_s'] = _num(
-                    body.get('hold_max_s', max(base.latency_hold_max_s,
-                                               kwargs['latency_hold_s'])),
-                    f'{source}: detection.latency.hold_max_s')
-            if 'failure' in data:
-                body = _mapping(data['failure'], f'{source}: detection.failure')
-                extra = set(body) - {'hold_s', 'hold_max_s'}
-                if extra:
-                    raise EventError(f'{source}: detection.failure: unknown keys {sorted(extra)}')
-                kwargs['failure_hold_s'] = _num(body.get('hold_s', base.failure_hold_s),
-                                                f'{source}: detection.failure.hold_s')
-                kwargs['failure_hold_max_s'] = _num(
-                    body.get('hold_max_s', max(base.failure_hold_max_s,
-                                               kwargs['failure_hold_s'])),
-                    f'{source}: detection.failure.hold_max_s')
+            for name, counts in (('latency', ('window', 'violations')), ('failure', ())):
+                if name in data:
+                    kwargs.update(_hold_section(data[name], name, counts, base,
+                                                f'{source}: detection.{name}'))
             return cls(**kwargs)
         except EventError as exc:
             if str(exc).startswith(source):
@@ -251,6 +228,26 @@ def _num(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise EventError(f'{where} must be a finite number, got {value!r}')
     return float(value)
+
+
+def _hold_section(data: object, name: str, counts: tuple[str, ...], base: object,
+                  where: str) -> dict[str, float | int]:
+    """A section with integer ``counts`` and ``hold_s``/``hold_max_s`` (latency, failure) ->
+    DetectorConfig keyword arguments ``<name>_<key>``; ``hold_max_s`` defaults to at least
+    ``hold_s``."""
+    body = _mapping(data, where)
+    extra = set(body) - {*counts, 'hold_s', 'hold_max_s'}
+    if extra:
+        raise EventError(f'{where}: unknown keys {sorted(extra)}')
+    out: dict[str, float | int] = {
+        f'{name}_{key}': int(_num(body.get(key, getattr(base, f'{name}_{key}')), f'{where}.{key}'))
+        for key in counts}
+    hold = _num(body.get('hold_s', getattr(base, f'{name}_hold_s')), f'{where}.hold_s')
+    out[f'{name}_hold_s'] = hold
+    out[f'{name}_hold_max_s'] = _num(
+        body.get('hold_max_s', max(getattr(base, f'{name}_hold_max_s'), hold)),
+        f'{where}.hold_max_s')
+    return out
 
 
 def _threshold(body: object, keys: tuple[str, str], default: Threshold, where: str

@@ -218,23 +218,19 @@ class TaskNode(Node):
             self.get_logger().info(f'standby (kept warm): {", ".join(d.key for d in kept)}')
 
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        checks = {'design': (Parameter.Type.STRING, 'a string', self._parse_design),
+                  'standby': (Parameter.Type.STRING_ARRAY, 'a list of strings',
+                              self._parse_standby)}
         for p in params:
-            if p.name == 'design':
-                if p.type_ != Parameter.Type.STRING:
-                    return SetParametersResult(successful=False,
-                                               reason='design must be a string')
-                try:
-                    self._parse_design(p.value)
-                except ValueError as exc:
-                    return SetParametersResult(successful=False, reason=f'design: {exc}')
-            elif p.name == 'standby':
-                if p.type_ != Parameter.Type.STRING_ARRAY:
-                    return SetParametersResult(successful=False,
-                                               reason='standby must be a list of strings')
-                try:
-                    self._parse_standby(p.value)
-                except ValueError as exc:
-                    return SetParametersResult(successful=False, reason=f'standby: {exc}')
+            if p.name not in checks:
+                continue
+            type_, what, parse = checks[p.name]
+            if p.type_ != type_:
+                return SetParametersResult(successful=False, reason=f'{p.name} must be {what}')
+            try:
+                parse(p.value)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=f'{p.name}: {exc}')
         return SetParametersResult(successful=True)
 
     def _apply(self, params: list[Parameter]) -> None:
