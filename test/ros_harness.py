@@ -138,28 +138,42 @@ class Probe:
 
     def set_parameters(self, node_name: str, values: Mapping[str, Any], timeout: float = 20.0):
         """Set parameters on another node; returns the list of SetParametersResult."""
+        from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
-        from rclpy.parameter_client import AsyncParameterClient
-        client = AsyncParameterClient(self.node, node_name)
-        self.wait_for(lambda: client.services_are_ready(), timeout,
-                      f'parameter services of {node_name}')
-        params = [Parameter(k, value=v) for k, v in values.items()]
-        resp = self.future(client.set_parameters(params), timeout, f'set {list(values)}')
+        request = SetParameters.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+        resp = self.call(SetParameters, f'/{node_name}/set_parameters', request, timeout,
+                         what=f'set {list(values)} on {node_name}')
         return list(resp.results)
 
     def get_parameters(self, node_name: str, names: list[str], timeout: float = 20.0) -> list:
+        from rcl_interfaces.srv import GetParameters
         from rclpy.parameter import parameter_value_to_python
-        from rclpy.parameter_client import AsyncParameterClient
-        client = AsyncParameterClient(self.node, node_name)
-        self.wait_for(lambda: client.services_are_ready(), timeout,
-                      f'parameter services of {node_name}')
-        resp = self.future(client.get_parameters(names), timeout, f'get {names}')
+        resp = self.call(GetParameters, f'/{node_name}/get_parameters',
+                         GetParameters.Request(names=names), timeout,
+                         what=f'get {names} of {node_name}')
         return [parameter_value_to_python(v) for v in resp.values]
 
-    def call(self, srv_type, name: str, request, timeout: float = 20.0):
-        client = self.node.create_client(srv_type, name)
-        try:
-            self.wait_for(client.service_is_ready, timeout, f'service {name}')
-            return self.future(client.call_async(request), timeout, f'reply of {name}')
-        finally:
-            self.node.destroy_client(client)
+    def call(self, srv_type, name: str, request, timeout: float = 20.0, what: str = '',
+             attempt_s: float = 5.0):
+        """Call a service; an unanswered request is sent again (on a new client) every
+        ``attempt_s`` until ``timeout``. Every request here is idempotent. A node killed with
+        SIGKILL and restarted under the same name leaves its old endpoints in discovery for a
+        while: a client may count the service as ready and send to the dead server only."""
+        what = what or f'reply of {name}'
+        end = time.monotonic() + timeout
+        while True:
+            client = self.node.create_client(srv_type, name)
+            try:
+                left = end - time.monotonic()
+                self.wait_for(client.service_is_ready, max(left, 0.1), f'service {name}')
+                fut = client.call_async(request)
+                attempt_end = min(end, time.monotonic() + attempt_s)
+                self.wait_for(lambda f=fut, e=attempt_end: f.done() or time.monotonic() >= e,
+                              attempt_s + 1.0, what)
+                if fut.done():
+                    return fut.result()
+                if time.monotonic() >= end:
+                    self.wait_for(fut.done, 0.0, what)  # fails with the node logs
+            finally:
+                self.node.destroy_client(client)
