@@ -84,7 +84,7 @@ class CameraSim(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    return run(CameraSim, args, threads=1)
+    return run(CameraSim, args)
 
 
 if __name__ == '__main__':

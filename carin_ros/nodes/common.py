@@ -15,7 +15,6 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
-    MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
 from rclpy.node import Node
@@ -113,16 +112,20 @@ def ignore_interrupts() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def run(make_node: Callable[[], Node], args: Sequence[str] | None = None,
-        threads: int = 2) -> int:
+def run(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """``rclpy.init``, spin ``make_node()`` until shutdown or Ctrl-C, then clean up.
+
+    One executor thread: every callback of these nodes is short (inference, solving and
+    builds run on their own threads), and rclpy's MultiThreadedExecutor busy-waits while a
+    ready subscription waits for its callback group to be free. At 30 frames/s of 900 kB
+    images that loop held a core and the GIL and stalled inference for up to 5 s (task node
+    and manager had used 2 and 3 threads; see docs/benchmarks.md, ROS end to end).
 
     The clean-up ignores further Ctrl-C (:func:`ignore_interrupts`), so one Ctrl-C or several
     end the node with exit code 0 and no traceback."""
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = None
-    executor: Executor = (SingleThreadedExecutor() if threads <= 1
-                          else MultiThreadedExecutor(num_threads=threads))
+    executor: Executor = SingleThreadedExecutor()
     try:
         try:
             node = make_node()

@@ -657,7 +657,7 @@ def _observed(metric: Metric, latencies: np.ndarray, stamps: list[float]) -> flo
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    return run(Manager, args, threads=3)
+    return run(Manager, args)
 
 
 if __name__ == '__main__':

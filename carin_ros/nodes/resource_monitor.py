@@ -42,7 +42,7 @@ class ResourceMonitor(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    return run(ResourceMonitor, args, threads=1)
+    return run(ResourceMonitor, args)
 
 
 if __name__ == '__main__':

@@ -449,7 +449,7 @@ class _VisionPublishers:
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    return run(TaskNode, args, threads=2)
+    return run(TaskNode, args)
 
 
 if __name__ == '__main__':

@@ -106,7 +106,7 @@ class TextSim(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    return run(TextSim, args, threads=1)
+    return run(TextSim, args)
 
 
 if __name__ == '__main__':
