@@ -325,8 +325,7 @@ def targets(static: list[StaticResult], dynamic: list) -> list[str]:
                 line += (f'; CPU time of the manager thread median {np.median(cpu):.3f} ms, '
                          f'max {max(cpu):.3f} ms '
                          f'({"**met**" if max(cpu) < 1.0 else "**not met** at the max"}). '
-                         f'Wall clock also counts time the thread waited for a core on this '
-                         f'saturated 2-core machine')
+                         f'Wall clock also counts time the thread waited for a core')
             out.append(line + '.')
         steady = [x for rec, _ in runs if rec.strategy is Strategy.CARIN for x in rec.load
                   if x.t < (scenario.phases[1].at_s if len(scenario.phases) > 1 else 1e9)]
