@@ -84,9 +84,9 @@ def until_shutdown(node: Node, callback: _F) -> _F:
     """Wrap an executor callback (timer, subscription, service) for the moment of shutdown.
 
     rclpy's SIGINT handler shuts the context down at once; a callback already running then
-    fails to publish, and the executor printed that as "exception was never retrieved" on the
-    way out. Such a failure is the node ending, not an error: it is dropped. While the context
-    is up every exception propagates as before."""
+    fails to publish (an RCLError out of ``spin``, or "exception was never retrieved" from a
+    multi-threaded executor). Such a failure is the node ending, not an error: it is dropped.
+    While the context is up every exception propagates as before."""
     @functools.wraps(callback)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
