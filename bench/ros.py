@@ -152,10 +152,7 @@ def main(runs: int = 3) -> None:
               f'{"met" if goal_gap else "NOT met"}. For comparison, the longest gap in steady '
               f'state (no switch, no hog) has median '
               f'{ms(statistics.median(steady)) if steady else "n/a"} ms: what the camera, the '
-              f'transport and the machine leave without any switch. Until 2026-12-01 the task '
-              f'node and the manager spun rclpy\'s MultiThreadedExecutor, which busy-waits on '
-              f'every ready image: steady-state gaps were 0.56-2.2 s and gaps around a switch '
-              f'0.36-2 s.\n')
+              f'transport and the machine leave without any switch.\n')
     write_section('ros', 'ROS end to end (bench/ros.py)', body)
     print(body)
 

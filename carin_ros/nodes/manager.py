@@ -33,7 +33,6 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -251,20 +250,19 @@ class Manager(Node):
         self._events_pub = self.create_publisher(String, 'carin/events', LATCHED_QOS)
         self._status_pub = self.create_publisher(String, 'carin/slo_status', LATCHED_QOS)
         self._switch_pub = self.create_publisher(String, 'carin/switch_log', RELIABLE_QOS)
-        group = MutuallyExclusiveCallbackGroup()
+        # One executor thread (nodes/common.run): these callbacks never run concurrently.
         quiet = functools.partial(until_shutdown, self)
         self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, quiet(self._on_diagnostics),
-                                 RELIABLE_QOS, callback_group=group)
+                                 RELIABLE_QOS)
         for t in spec.tasks:
             self.create_subscription(String, self._results_pattern.format(task=t),
-                                     quiet(lambda m, t=t: self._on_result(t, m)), RELIABLE_QOS,
-                                     callback_group=group)
+                                     quiet(lambda m, t=t: self._on_result(t, m)), RELIABLE_QOS)
             self.create_subscription(String, self._switch_pattern.format(task=t),
                                      quiet(lambda m, t=t: self._on_switch_event(t, m)),
-                                     RELIABLE_QOS, callback_group=group)
+                                     RELIABLE_QOS)
         self.create_service(Trigger, 'carin/get_design_set', quiet(self._get_design_set))
-        self.create_timer(period, quiet(self._tick), callback_group=group)
-        self.create_timer(self._status_period, quiet(self._publish_status), callback_group=group)
+        self.create_timer(period, quiet(self._tick))
+        self.create_timer(self._status_period, quiet(self._publish_status))
         self._apply(self._policy.decide(time.time()), 'start-up: primary design', force=True)
 
     # -- SLO parameters ------------------------------------------------------------------------

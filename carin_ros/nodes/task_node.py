@@ -187,11 +187,9 @@ class TaskNode(Node):
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)
         if self._kind in IMAGE_KINDS:
-            self.create_subscription(Image, 'image', until_shutdown(self, self._on_input),
-                                     SENSOR_QOS)
+            self.create_subscription(Image, 'image', self._on_input, SENSOR_QOS)
         else:
-            self.create_subscription(String, 'text', until_shutdown(self, self._on_input),
-                                     RELIABLE_QOS)
+            self.create_subscription(String, 'text', self._on_input, RELIABLE_QOS)
         self._worker = threading.Thread(target=self._work, name=f'carin-task-{self._task}',
                                         daemon=True)
         self._worker.start()
